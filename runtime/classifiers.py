@@ -1,0 +1,295 @@
+"""Classifiers: the deployed SageMaker endpoint, or the same model run locally by transformers."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Protocol
+
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from runtime.labels import CLASSES, UnknownLabel, code_for
+from runtime.records import ModelInfo
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
+
+DEFAULT_MODEL_ID: Final = "Anwarkh1/Skin_Cancer-Image_Classification"
+# Pinned: the model repository has re-uploaded its config and weights several times, and an
+# unpinned model can change the meaning of every score without a deploy.
+DEFAULT_MODEL_REVISION: Final = "e37ebda4a662db26d9221c78f6c72b1cb8736ce0"
+
+Scores = dict[str, float]
+
+
+class ClassifierError(Exception):
+    """The classifier failed in a way that says nothing about the image (config, bad answer).
+
+    The pipeline lets it propagate: the message is retried and, failing that, dead-lettered
+    with an alarm, rather than telling the user their image was bad.
+    """
+
+
+class TransientError(ClassifierError):
+    """A failure worth retrying: throttling, a 5xx, a model still loading, a timeout."""
+
+
+class InferenceRejected(ClassifierError):
+    """The model refused this particular input; retrying the same image will not help."""
+
+
+class ModelUnavailable(ClassifierError):
+    """The local model could not be loaded."""
+
+
+class Classifier(Protocol):
+    """Anything that scores a prepared 224x224 JPEG over the seven classes."""
+
+    @property
+    def model(self) -> ModelInfo:
+        """Which model this is, for the prediction record."""
+        ...
+
+    def classify(self, jpeg: bytes) -> Scores:
+        """Scores for all seven class codes, summing to 1.
+
+        Raises:
+            TransientError: retry later.
+            InferenceRejected: this input cannot be classified.
+            ClassifierError: anything else that is not the image's fault.
+        """
+        ...
+
+
+def scores_from_labels(answer: object) -> Scores:
+    """Map an image-classification answer ``[{"label", "score"}, ...]`` to all seven codes.
+
+    Raises:
+        ClassifierError: unless the answer holds each of the seven classes exactly once, with a
+            finite score in [0, 1]. Five labels is the container's default top-k: two classes
+            would silently vanish, so that is an error, not a result.
+    """
+    if not isinstance(answer, list):
+        raise ClassifierError(f"expected a list of label scores, got {type(answer).__name__}")
+    scores: Scores = {}
+    for item in answer:
+        if not isinstance(item, Mapping) or not isinstance(item.get("label"), str):
+            raise ClassifierError(f"malformed label score: {item!r}")
+        score = item.get("score")
+        if isinstance(score, bool) or not isinstance(score, int | float):
+            raise ClassifierError(f"malformed score in {item!r}")
+        if not (math.isfinite(score) and 0.0 <= score <= 1.0):
+            raise ClassifierError(f"score out of [0, 1] in {item!r}")
+        try:
+            code = code_for(item["label"])
+        except UnknownLabel as exc:
+            raise ClassifierError(f"the model answered a label we do not know: {exc}") from exc
+        if code in scores:
+            raise ClassifierError(f"the model answered {code} twice")
+        scores[code] = float(score)
+    if len(scores) != len(CLASSES):
+        missing = ", ".join(code for code in CLASSES if code not in scores)
+        raise ClassifierError(
+            f"the model answered {len(scores)} of {len(CLASSES)} classes (missing {missing}); "
+            "was top_k=7 sent?"
+        )
+    return {code: scores[code] for code in CLASSES}
+
+
+def sagemaker_request_body(jpeg: bytes) -> bytes:
+    """The JSON request for the Hugging Face inference container.
+
+    A raw ``image/jpeg`` body cannot carry parameters, and the container's default is the top
+    5 labels; the pipeline's image loader accepts a base64 string, so JSON carries both.
+    """
+    payload = {"inputs": base64.b64encode(jpeg).decode("ascii"), "parameters": {"top_k": 7}}
+    return json.dumps(payload).encode("ascii")
+
+
+def sagemaker_client_config(max_attempts: int = 4, read_timeout: float = 60.0) -> Config:
+    """botocore settings for the endpoint client: adaptive retries with a bounded budget.
+
+    Adaptive mode retries throttling and 500/502/503/504 with backoff and slows the client down
+    when throttled. ``read_timeout`` matches SageMaker's own 60 s limit for a model's answer.
+    """
+    return Config(
+        retries={"mode": "adaptive", "total_max_attempts": max_attempts},
+        read_timeout=read_timeout,
+        connect_timeout=10,
+    )
+
+
+# Error codes of sagemaker-runtime that mean "try again later".
+_TRANSIENT_CODES: Final = frozenset(
+    {
+        "ThrottlingException",
+        "ServiceUnavailable",
+        "InternalFailure",
+        "InternalDependencyException",
+        "ModelNotReadyException",
+    }
+)
+
+
+class SageMakerClassifier:
+    """Classifies through a SageMaker endpoint serving the Hugging Face inference container."""
+
+    def __init__(
+        self,
+        client: SageMakerRuntimeClient,
+        endpoint_name: str,
+        *,
+        model_id: str = DEFAULT_MODEL_ID,
+        model_revision: str | None = DEFAULT_MODEL_REVISION,
+    ) -> None:
+        """Args:
+        client: a ``sagemaker-runtime`` client, ideally with ``sagemaker_client_config()``.
+        endpoint_name: the endpoint to invoke.
+        model_id, model_revision: what the endpoint was deployed with, for the records.
+        """
+        self._client = client
+        self._endpoint = endpoint_name
+        self._model = ModelInfo(
+            id=model_id, revision=model_revision, backend="sagemaker", endpoint=endpoint_name
+        )
+
+    @property
+    def model(self) -> ModelInfo:
+        return self._model
+
+    def classify(self, jpeg: bytes) -> Scores:
+        try:
+            response = self._client.invoke_endpoint(
+                EndpointName=self._endpoint,
+                ContentType="application/json",
+                Accept="application/json",
+                Body=sagemaker_request_body(jpeg),
+            )
+            body = response["Body"].read()
+        except ClientError as exc:
+            raise _classify_client_error(exc) from exc
+        except (
+            ReadTimeoutError,
+            ConnectTimeoutError,
+            EndpointConnectionError,
+            ConnectionClosedError,
+        ) as exc:
+            raise TransientError(f"endpoint {self._endpoint} did not answer: {exc}") from exc
+        try:
+            answer = json.loads(body)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ClassifierError(f"endpoint {self._endpoint} answered non-JSON: {exc}") from exc
+        return scores_from_labels(answer)
+
+
+def _classify_client_error(exc: ClientError) -> ClassifierError:
+    error = exc.response.get("Error", {})
+    code = error.get("Code", "")
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    message = f"{code}: {error.get('Message', '')}"
+    if code in _TRANSIENT_CODES or status >= 500 or status == 429:
+        return TransientError(message)
+    if code == "ModelError":
+        # 424: the container itself answered with an error. Its own status tells whether the
+        # input was refused (4xx) or the container failed (5xx: a worker died, out of memory).
+        original = int(exc.response.get("OriginalStatusCode", 0) or 0)  # type: ignore[call-overload]
+        if 400 <= original < 500:
+            return InferenceRejected(message)
+        return TransientError(message)
+    # Validation, access and "endpoint not found" errors: the deployment is wrong, not the image.
+    return ClassifierError(message)
+
+
+class TransformersClassifier:
+    """Runs the model on this machine with ``transformers``, as the SageMaker container does.
+
+    transformers and torch are imported on first use, so ``runtime`` imports without them.
+    The model loads once per instance, on the first ``classify``, and is shared by threads.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL_ID,
+        revision: str | None = DEFAULT_MODEL_REVISION,
+    ) -> None:
+        """Args:
+        model: a Hub model id, or the path of a directory holding a saved model.
+        revision: the Hub revision to pin; ignored for a local directory.
+        """
+        self._source = model
+        self._local = _is_local_dir(model)
+        self._revision = None if self._local else revision
+        self._pipeline: Any = None
+        self._lock = threading.Lock()
+        self._model = ModelInfo(id=model, revision=self._revision, backend="transformers")
+
+    @property
+    def model(self) -> ModelInfo:
+        return self._model
+
+    def load(self) -> None:
+        """Load the model now rather than on the first ``classify``.
+
+        Raises:
+            ModelUnavailable: with what to do about it.
+        """
+        self._get_pipeline()
+
+    def classify(self, jpeg: bytes) -> Scores:
+        return self.classify_many([jpeg])[0]
+
+    def classify_many(self, jpegs: Iterable[bytes], batch_size: int = 8) -> list[Scores]:
+        """Scores for several images, run through the model in batches."""
+        from PIL import Image
+
+        images = [Image.open(io.BytesIO(jpeg), formats=["JPEG"]).convert("RGB") for jpeg in jpegs]
+        if not images:
+            return []
+        classify = self._get_pipeline()
+        answers = classify(images, top_k=len(CLASSES), batch_size=batch_size)
+        return [scores_from_labels(answer) for answer in answers]
+
+    def _get_pipeline(self) -> Any:
+        with self._lock:
+            if self._pipeline is None:
+                self._pipeline = self._build_pipeline()
+            return self._pipeline
+
+    def _build_pipeline(self) -> Any:
+        try:
+            from transformers import pipeline
+        except ImportError as exc:
+            raise ModelUnavailable(
+                "Local inference needs transformers and torch: "
+                "pip install -r requirements-local.txt"
+            ) from exc
+        try:
+            return pipeline(
+                "image-classification",
+                model=self._source,
+                revision=self._revision,
+                device="cpu",
+            )
+        except (OSError, ValueError) as exc:
+            where = f"at revision {self._revision}" if self._revision else "(local directory)"
+            raise ModelUnavailable(
+                f"Could not load the model {self._source!r} {where}: {exc}\n"
+                "Check the network connection to huggingface.co, or download the model once "
+                "and set DERMASCAN_MODEL to its local directory."
+            ) from exc
+
+
+def _is_local_dir(model: str) -> bool:
+    return Path(model).expanduser().is_dir()

@@ -1,0 +1,128 @@
+"""Lambda entry point: SQS batches of S3 upload notifications, each upload run through the pipeline.
+
+The module scope holds what lives as long as the execution environment: settings, Powertools
+objects and AWS clients. ``handle_message`` is the per-message logic with its dependencies
+passed in; ``handler`` only wires it to Powertools' partial batch processing, so one failed
+message is retried alone and the others are acknowledged.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from runtime.classifiers import Classifier, SageMakerClassifier, sagemaker_client_config
+from runtime.events import created_objects
+from runtime.pipeline import process_upload
+from runtime.records import Prediction
+from runtime.settings import Settings
+from runtime.stores import S3Store, Store
+
+settings = Settings.from_env(os.environ)
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dermascan"))
+# With ReportBatchItemFailures, naming every message as failed retries them all just as
+# raising would, and keeps the response one shape.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+store = S3Store(boto3.client("s3"), settings.bucket)
+classifier = SageMakerClassifier(
+    boto3.client("sagemaker-runtime", config=sagemaker_client_config(settings.invoke_max_attempts)),
+    settings.endpoint_name,
+    model_id=settings.model_id,
+    model_revision=settings.model_revision,
+)
+
+
+def handle_message(
+    record: SQSRecord, *, store: Store, classifier: Classifier, settings: Settings
+) -> None:
+    """Process every upload one SQS message reports.
+
+    Every upload in the message is attempted even if an earlier one fails; then the first
+    failure is raised, so the message is retried (uploads already done are skipped on retry).
+
+    Raises:
+        MalformedMessage: the body is not an S3 notification.
+        ClassifierError: a transient or configuration failure for one of its uploads.
+    """
+    failure: Exception | None = None
+    for created in created_objects(record.body):
+        if created.bucket != settings.bucket:
+            logger.warning("ignored: object of another bucket", extra={"bucket": created.bucket})
+            continue
+        if not created.key.startswith(settings.layout.uploads):
+            logger.warning("ignored: key outside the uploads prefix", extra={"key": created.key})
+            continue
+        try:
+            prediction = process_upload(
+                created.key,
+                store=store,
+                classifier=classifier,
+                layout=settings.layout,
+                limits=settings.limits,
+                on_new=record_metrics,
+            )
+        except Exception as exc:  # re-raised below, after the other uploads
+            logger.exception("upload failed; message will be retried", extra={"key": created.key})
+            failure = failure or exc
+            continue
+        logger.info(
+            "prediction stored",
+            extra={
+                "key": created.key,
+                "status": prediction.status,
+                "top": prediction.top,
+                "error_code": prediction.error.code if prediction.error else None,
+            },
+        )
+    if failure is not None:
+        raise failure
+
+
+def record_metrics(prediction: Prediction) -> None:
+    """EMF metrics for a newly written record: counts by class or error code, and latency."""
+    if prediction.status == "ok" and prediction.top is not None:
+        _count("Predictions", "class", prediction.top)
+        metrics.add_metric(
+            "InferenceLatency", MetricUnit.Milliseconds, prediction.timings_ms.inference
+        )
+    elif prediction.error is not None:
+        _count("PredictionErrors", "code", prediction.error.code)
+    metrics.add_metric("PipelineLatency", MetricUnit.Milliseconds, prediction.timings_ms.total)
+
+
+def _count(name: str, dimension: str, value: str) -> None:
+    with single_metric(
+        name=name, unit=MetricUnit.Count, value=1, namespace=metrics.namespace
+    ) as metric:
+        metric.add_dimension(name=dimension, value=value)
+
+
+def _record_handler(record: SQSRecord) -> None:
+    handle_message(record, store=store, classifier=classifier, settings=settings)
+
+
+@logger.inject_lambda_context
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Process an SQS batch; report failed messages so only they are retried."""
+    metrics.add_metric("Messages", MetricUnit.Count, len(event.get("Records", [])))
+    return dict(
+        process_partial_response(
+            event=event, record_handler=_record_handler, processor=processor, context=context
+        )
+    )

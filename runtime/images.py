@@ -1,0 +1,274 @@
+"""Turns untrusted uploaded bytes into the model's input: a 224x224 RGB JPEG, or a clear refusal."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from PIL import Image, ImageOps
+
+MODEL_INPUT_SIZE: Final = 224
+JPEG_QUALITY: Final = 95
+DEFAULT_MAX_BYTES: Final = 10 * 1024 * 1024
+# 50 megapixels admits any phone or dermatoscope photo (a 12 MP phone, a 24 MP camera) and
+# refuses an 8k x 8k image. It sits below Pillow's own bomb threshold (~89 MP), so our check
+# fires first and with a clearer message.
+DEFAULT_MAX_PIXELS: Final = 50_000_000
+DEFAULT_MIN_SIDE: Final = 32
+DEFAULT_FORMATS: Final = frozenset({"JPEG", "PNG", "WEBP"})
+
+# File extension to store an upload under, by the format its content was sniffed as.
+EXTENSIONS: Final = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+
+# Magic numbers, only to name what a refused file is. Pillow never parses a format that is
+# not allowed, so a crafted GIF or TIFF cannot reach a decoder we did not choose to expose.
+_SIGNATURES: Final = (
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"BM", "BMP"),
+    (b"%PDF", "PDF"),
+)
+_EXIF_ORIENTATION: Final = 0x0112
+_DOCUMENT_FORMATS: Final = {"PDF": "a PDF document", "SVG": "an SVG drawing", "HTML": "a web page"}
+
+
+class InvalidImage(ValueError):
+    """The upload cannot be used as a model input. The message says why, for a person.
+
+    Attributes:
+        code: a short machine-readable reason (``empty``, ``too_large``, ``not_an_image``,
+            ``unsupported_format``, ``too_many_pixels``, ``too_small``, ``corrupt``), used in error
+            records and metrics.
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    """What an upload may be. The same limits apply in Lambda and in the app."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    min_side: int = DEFAULT_MIN_SIDE
+    formats: frozenset[str] = DEFAULT_FORMATS
+
+    def __post_init__(self) -> None:
+        if self.max_bytes <= 0:
+            raise ValueError(f"max_bytes must be positive, got {self.max_bytes}")
+        if self.max_pixels <= 0:
+            raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
+        if self.min_side < 1:
+            raise ValueError(f"min_side must be at least 1, got {self.min_side}")
+        unknown = set(self.formats) - set(EXTENSIONS)
+        if not self.formats or unknown:
+            raise ValueError(f"formats must be a non-empty subset of {sorted(EXTENSIONS)}")
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """The model input and what the prediction record says about the original upload."""
+
+    jpeg: bytes
+    """The model input: 224x224 RGB JPEG, no metadata."""
+    sha256: str
+    """Hex SHA-256 of the original bytes, as uploaded."""
+    width: int
+    """Width of the original, as displayed (after EXIF orientation)."""
+    height: int
+    format: str
+    """The original's format as read from its content: JPEG, PNG or WEBP."""
+    bytes: int
+    """Size of the original in bytes."""
+
+
+def sniff_format(data: bytes) -> str | None:
+    """Name the format of ``data`` from its first bytes, without decoding it.
+
+    Returns:
+        ``JPEG``, ``PNG``, ``WEBP``, ``GIF``, ``TIFF``, ``BMP``, ``PDF``, ``SVG``, ``HTML``, or
+        None when the bytes look like none of these.
+    """
+    for signature, name in _SIGNATURES:
+        if data.startswith(signature):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    head = data[:512].lstrip().lower()
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
+        return "SVG"
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "HTML"
+    return None
+
+
+def prepare(data: bytes, limits: ImageLimits | None = None) -> PreparedImage:
+    """Validate an uploaded image and turn it into the model's input.
+
+    The checks run cheapest first: byte size before anything is parsed, the declared pixel
+    count before any pixel is decoded, then a full decode inside the guard so truncated files
+    fail here and not later.
+
+    Args:
+        data: the uploaded file, untrusted.
+        limits: what to accept; the defaults are the product's.
+
+    Returns:
+        The 224x224 RGB JPEG (aspect ratio not kept: the model was trained on squashed images)
+        with the original's SHA-256, displayed size, format and byte size.
+
+    Raises:
+        InvalidImage: with a message a person can act on, for anything that is not a usable
+            JPEG, PNG or WebP within the limits. No other exception escapes for bad input.
+    """
+    limits = limits or ImageLimits()
+    if not data:
+        raise InvalidImage("empty", "The file is empty.")
+    if len(data) > limits.max_bytes:
+        raise InvalidImage(
+            "too_large",
+            f"The file is {_megabytes(len(data))}; the limit is {_megabytes(limits.max_bytes)}.",
+        )
+    image = _open(data, limits)
+    _check_dimensions(image, limits)
+    width, height = _displayed_size(image)
+    rgb = _decode_to_rgb(image)
+    return PreparedImage(
+        jpeg=_model_input_jpeg(rgb),
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=width,
+        height=height,
+        format=str(image.format),
+        bytes=len(data),
+    )
+
+
+def _open(data: bytes, limits: ImageLimits) -> Image.Image:
+    allowed = sorted(limits.formats)
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between ~89 and ~179 MP; a warning must refuse the file too.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return Image.open(io.BytesIO(data), formats=allowed)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidImage(
+            "too_many_pixels",
+            f"The image declares over {(Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} MP, more than "
+            f"can be opened safely; the limit is {limits.max_pixels / 1e6:.0f} MP. "
+            "Downscale it and try again.",
+        ) from exc
+    except Exception as exc:
+        # Pillow raises many types for bad headers (UnidentifiedImageError, SyntaxError,
+        # struct.error, ...); for untrusted bytes every one of them means "not usable".
+        raise _unreadable(data, allowed) from exc
+
+
+def _unreadable(data: bytes, allowed: list[str]) -> InvalidImage:
+    accepted = _accepted_formats(allowed)
+    sniffed = sniff_format(data)
+    if sniffed in _DOCUMENT_FORMATS:
+        return InvalidImage(
+            "not_an_image",
+            f"This file is {_DOCUMENT_FORMATS[sniffed]}, not a photo. Upload {accepted}.",
+        )
+    if sniffed is None:
+        return InvalidImage(
+            "not_an_image", f"This file is not an image we can read. Upload {accepted}."
+        )
+    if sniffed not in allowed:
+        return InvalidImage(
+            "unsupported_format", f"{sniffed} images are not accepted. Upload {accepted}."
+        )
+    return InvalidImage(
+        "corrupt", f"This {sniffed} file is damaged and cannot be read. Try exporting it again."
+    )
+
+
+def _check_dimensions(image: Image.Image, limits: ImageLimits) -> None:
+    width, height = image.size
+    if width * height > limits.max_pixels:
+        raise InvalidImage(
+            "too_many_pixels",
+            f"The image is {width}x{height} pixels ({width * height / 1e6:.1f} MP); "
+            f"the limit is {limits.max_pixels / 1e6:.0f} MP. Downscale it and try again.",
+        )
+    if min(width, height) < limits.min_side:
+        raise InvalidImage(
+            "too_small",
+            f"The image is only {width}x{height} pixels; at least {limits.min_side} pixels "
+            "on each side are needed to see a lesion.",
+        )
+
+
+def _displayed_size(image: Image.Image) -> tuple[int, int]:
+    """The size a viewer shows: EXIF orientations 5 to 8 turn the image a quarter."""
+    try:
+        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # noqa: BLE001 - bad EXIF is refused by the decode step, with its reason
+        orientation = 1
+    width, height = image.size
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def _decode_to_rgb(image: Image.Image) -> Image.Image:
+    """Decode the first frame fully and normalise it to upright 8-bit RGB."""
+    try:
+        # A JPEG can be decoded at 1/2, 1/4 or 1/8 scale for a fraction of the work; twice the
+        # model size keeps the final resize faithful.
+        image.draft("RGB", (2 * MODEL_INPUT_SIZE, 2 * MODEL_INPUT_SIZE))
+        # load() inside the guard: a truncated file opens fine and only fails here.
+        image.load()
+        upright = ImageOps.exif_transpose(image)
+        return _to_rgb(upright)
+    except Exception as exc:
+        # Corrupt data can make any decoder raise any type; none of it may escape as a crash.
+        raise InvalidImage(
+            "corrupt",
+            f"This {image.format} file is damaged or truncated and cannot be read. "
+            "Try exporting it again.",
+        ) from exc
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
+        # 16-bit grey: scale 0..65535 to 0..255; a plain convert clips everything to white.
+        image = image.convert("I").point(lambda value: value * (1 / 257)).convert("L")
+    if image.has_transparency_data:  # an alpha band, or a transparent palette entry or colour
+        # Composite on white: a plain convert turns transparent pixels black.
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        background.alpha_composite(rgba)
+        return background.convert("RGB")
+    return image.convert("RGB")
+
+
+def _model_input_jpeg(rgb: Image.Image) -> bytes:
+    # Bilinear from the full image is what the model's own image processor does, so the
+    # container's resize of our 224x224 input is a no-op and local and cloud scores agree.
+    resized = rgb.resize(
+        (MODEL_INPUT_SIZE, MODEL_INPUT_SIZE), Image.Resampling.BILINEAR, reducing_gap=3.0
+    )
+    resized.info.clear()  # no EXIF, ICC or comments from the original leave this function
+    out = io.BytesIO()
+    resized.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    return out.getvalue()
+
+
+def _accepted_formats(allowed: Iterable[str]) -> str:
+    names = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
+    listed = [names[name] for name in sorted(allowed)]
+    return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"

@@ -1,0 +1,242 @@
+"""Local mode: the same pipeline on one machine, a directory store and a bounded worker pool."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, Literal
+
+from runtime.classifiers import (
+    DEFAULT_MODEL_ID,
+    DEFAULT_MODEL_REVISION,
+    Classifier,
+    TransformersClassifier,
+)
+from runtime.images import EXTENSIONS, ImageLimits, InvalidImage, sniff_format
+from runtime.pipeline import Clock, process_upload, utc_now
+from runtime.records import InvalidKey, KeyLayout, Prediction, check_id, new_id
+from runtime.stores import LocalStore, ObjectNotFound
+
+DEFAULT_DATA_DIR: Final = ".dermascan"
+LOCAL_OWNER: Final = "local"
+_CONTENT_TYPES: Final = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+class ResultTimeout(TimeoutError):
+    """The record did not appear in time."""
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One upload in the history: its record, or ``pending`` while it is being classified."""
+
+    id: str
+    status: Literal["ok", "error", "pending"]
+    prediction: Prediction | None
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """A page of history, newest first, and the cursor of the next page (None at the end)."""
+
+    entries: tuple[HistoryEntry, ...]
+    next_cursor: str | None
+
+
+class LocalPipeline:
+    """Stores uploads in a ``LocalStore`` and classifies them on a bounded pool of threads.
+
+    It is what the app's local backend and the CLI use: uploads are written first and the
+    records follow, exactly as in AWS, so nothing is lost if the process stops in between
+    (``resume_pending`` picks such uploads up again).
+    """
+
+    def __init__(
+        self,
+        store: LocalStore,
+        classifier: Classifier,
+        *,
+        workers: int = 1,
+        layout: KeyLayout | None = None,
+        limits: ImageLimits | None = None,
+        clock: Clock = utc_now,
+    ) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, got {workers}")
+        self.store = store
+        self.classifier = classifier
+        self.layout = layout or KeyLayout()
+        self.limits = limits or ImageLimits()
+        self._clock = clock
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dermascan")
+        self._running: dict[str, Future[Prediction]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> LocalPipeline:
+        """The local pipeline configured by ``DERMASCAN_*`` environment variables.
+
+        ``DERMASCAN_DATA_DIR`` (default ``./.dermascan``), ``DERMASCAN_MODEL`` (a Hub id or a
+        local model directory; default the pinned HAM10000 ViT), ``DERMASCAN_MODEL_REVISION``,
+        ``DERMASCAN_WORKERS`` (default 1: the model already uses every core).
+        """
+        env = os.environ if env is None else env
+        model = env.get("DERMASCAN_MODEL") or DEFAULT_MODEL_ID
+        revision = env.get("DERMASCAN_MODEL_REVISION") or DEFAULT_MODEL_REVISION
+        workers = env.get("DERMASCAN_WORKERS", "1")
+        if not workers.isdigit() or int(workers) < 1:
+            raise ValueError(f"DERMASCAN_WORKERS must be a positive whole number, got {workers!r}")
+        return cls(
+            LocalStore(Path(env.get("DERMASCAN_DATA_DIR") or DEFAULT_DATA_DIR)),
+            TransformersClassifier(model, revision),
+            workers=int(workers),
+        )
+
+    def submit(self, data: bytes, owner: str = LOCAL_OWNER) -> str:
+        """Store an upload and queue it for classification.
+
+        The upload is stored under an opaque id, never the user's file name. A file that is
+        not an image is stored too, and its record says why it was refused.
+
+        Returns:
+            The new prediction id.
+
+        Raises:
+            InvalidImage: the file is empty or over the byte limit (nothing is stored).
+        """
+        if not data:
+            raise InvalidImage("empty", "The file is empty.")
+        if len(data) > self.limits.max_bytes:
+            raise InvalidImage(
+                "too_large",
+                f"The file is {len(data) / 2**20:.1f} MB; "
+                f"the limit is {self.limits.max_bytes / 2**20:.1f} MB.",
+            )
+        extension = EXTENSIONS.get(sniff_format(data) or "", "bin")
+        prediction_id = new_id(self._clock())
+        key = self.layout.upload_key(owner, prediction_id, extension)
+        self.store.put(key, data, _CONTENT_TYPES.get(extension, "application/octet-stream"))
+        self._enqueue(prediction_id, key)
+        return prediction_id
+
+    def result(self, prediction_id: str, owner: str = LOCAL_OWNER) -> Prediction | None:
+        """The record of an upload, or None while it is pending.
+
+        Raises:
+            InvalidKey: ``prediction_id`` is not an id.
+        """
+        try:
+            data = self.store.get(self.layout.prediction_key(owner, check_id(prediction_id)))
+        except ObjectNotFound:
+            return None
+        return Prediction.from_json(data)
+
+    def wait(
+        self, prediction_id: str, owner: str = LOCAL_OWNER, timeout: float = 300
+    ) -> Prediction:
+        """Block until the record of an upload exists.
+
+        Raises:
+            ResultTimeout: no record within ``timeout`` seconds.
+            ClassifierError: classification failed in a way that is not the image's fault
+                (the upload stays pending and can be retried with ``resume_pending``).
+            LookupError: there is no such upload.
+        """
+        with self._lock:
+            running = self._running.get(prediction_id)
+        if running is not None:
+            try:
+                return running.result(timeout=timeout)
+            except FutureTimeout:
+                raise ResultTimeout(
+                    f"no result for {prediction_id} after {timeout:.0f} s"
+                ) from None
+        record = self.result(prediction_id, owner)
+        if record is not None:
+            return record
+        if self._upload_key(prediction_id, owner) is None:
+            raise LookupError(f"no upload with id {prediction_id}")
+        raise ResultTimeout(f"{prediction_id} is pending but not being processed; resume it")
+
+    def history(
+        self, owner: str = LOCAL_OWNER, limit: int = 50, cursor: str | None = None
+    ) -> HistoryPage:
+        """One page of an owner's uploads, newest first, with their records.
+
+        Reads one listing and at most ``limit`` records, however long the history is.
+        """
+        page = self.store.list_keys(self.layout.owner_uploads(owner), limit, cursor)
+        entries = []
+        for key in page.keys:
+            try:
+                prediction_id = self.layout.parse_upload_key(key).id
+            except InvalidKey:
+                continue  # not written by dermascan; nothing to show
+            record = self.result(prediction_id, owner)
+            status = "pending" if record is None else record.status
+            entries.append(HistoryEntry(id=prediction_id, status=status, prediction=record))
+        return HistoryPage(entries=tuple(entries), next_cursor=page.next_cursor)
+
+    def resume_pending(self, owner: str = LOCAL_OWNER, scan_limit: int = 1000) -> list[str]:
+        """Queue again the newest uploads (up to ``scan_limit``) that have no record yet.
+
+        Returns:
+            The ids queued.
+        """
+        queued: list[str] = []
+        cursor: str | None = None
+        scanned = 0
+        while scanned < scan_limit:
+            page = self.store.list_keys(
+                self.layout.owner_uploads(owner), min(200, scan_limit - scanned), cursor
+            )
+            for key in page.keys:
+                try:
+                    ref = self.layout.parse_upload_key(key)
+                except InvalidKey:
+                    continue
+                with self._lock:
+                    busy = ref.id in self._running
+                if not busy and not self.store.exists(self.layout.prediction_key(owner, ref.id)):
+                    self._enqueue(ref.id, key)
+                    queued.append(ref.id)
+            scanned += len(page.keys)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
+        return queued
+
+    def close(self) -> None:
+        """Finish the queued work and stop the workers."""
+        self._executor.shutdown(wait=True)
+
+    def _enqueue(self, prediction_id: str, key: str) -> None:
+        future = self._executor.submit(
+            process_upload,
+            key,
+            store=self.store,
+            classifier=self.classifier,
+            layout=self.layout,
+            limits=self.limits,
+            clock=self._clock,
+        )
+        with self._lock:
+            self._running[prediction_id] = future
+        future.add_done_callback(lambda _: self._forget(prediction_id, future))
+
+    def _forget(self, prediction_id: str, future: Future[Prediction]) -> None:
+        # A failed run is kept so ``wait`` can report why; a finished one is read from the store.
+        if future.exception() is None:
+            with self._lock:
+                if self._running.get(prediction_id) is future:
+                    del self._running[prediction_id]
+
+    def _upload_key(self, prediction_id: str, owner: str) -> str | None:
+        prefix = f"{self.layout.owner_uploads(owner)}{check_id(prediction_id)}."
+        page = self.store.list_keys(prefix, 1)
+        return page.keys[0] if page.keys else None

@@ -1,0 +1,216 @@
+"""The pipeline: one stored upload in, one prediction record (and a thumbnail) stored out."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from runtime.classifiers import Classifier, InferenceRejected
+from runtime.images import ImageLimits, InvalidImage, PreparedImage, prepare
+from runtime.records import ErrorInfo, ImageInfo, KeyLayout, Prediction, Timings
+from runtime.stores import ObjectNotFound, ObjectTooLarge, Store
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a record belongs to and where its upload is."""
+
+    id: str
+    owner: str
+    upload_key: str
+
+
+def classify_image(
+    data: bytes,
+    identity: Identity,
+    *,
+    classifier: Classifier,
+    limits: ImageLimits,
+    clock: Clock = utc_now,
+    started: float | None = None,
+    on_prepared: Callable[[PreparedImage], None] | None = None,
+) -> Prediction:
+    """Validate, prepare and classify one image; build its record. Stores nothing.
+
+    A bad image or an input the model refuses gives an ``error`` record; every other failure
+    (a transient endpoint error, a misconfigured model) raises.
+
+    Args:
+        data: the uploaded bytes.
+        identity: id, owner and upload key for the record.
+        classifier: the model to ask.
+        limits: what images are accepted.
+        clock: the time source for ``created_at``.
+        started: ``time.perf_counter()`` when the work began (default: now), for the timings.
+        on_prepared: called with the model input before classification (to store a thumbnail).
+    """
+    start = time.perf_counter() if started is None else started
+    try:
+        prepared = prepare(data, limits)
+    except InvalidImage as exc:
+        return _failed(identity, classifier, exc.code, str(exc), _image_info(data), start, clock)
+    preprocessed = time.perf_counter()
+    if on_prepared is not None:
+        on_prepared(prepared)
+    info = ImageInfo(
+        sha256=prepared.sha256,
+        bytes=prepared.bytes,
+        width=prepared.width,
+        height=prepared.height,
+        format=prepared.format,
+    )
+    try:
+        scores = classifier.classify(prepared.jpeg)
+    except InferenceRejected as exc:
+        return _failed(identity, classifier, "inference_rejected", str(exc), info, start, clock)
+    done = time.perf_counter()
+    return Prediction.ok(
+        id=identity.id,
+        owner=identity.owner,
+        upload_key=identity.upload_key,
+        scores=scores,
+        model=classifier.model,
+        image=info,
+        timings_ms=Timings(
+            preprocess=_ms(preprocessed - start),
+            inference=_ms(done - preprocessed),
+            total=_ms(done - start),
+        ),
+        created_at=clock(),
+    )
+
+
+def process_upload(
+    key: str,
+    *,
+    store: Store,
+    classifier: Classifier,
+    layout: KeyLayout | None = None,
+    limits: ImageLimits | None = None,
+    clock: Clock = utc_now,
+    on_new: Callable[[Prediction], None] | None = None,
+) -> Prediction:
+    """Classify the upload stored under ``key`` and store its record, at most once.
+
+    Delivery is at least once, so this is idempotent: an upload whose record exists is not
+    classified again, and the record is written with put-if-absent so two concurrent runs
+    cannot both write one. The model input is kept as a thumbnail for the history view.
+
+    Args:
+        key: the upload's key, ``uploads/<owner>/<id>.<ext>`` (already URL-decoded).
+        store: where the upload is and the results go.
+        classifier: the model to ask.
+        layout: the key layout (default prefixes if None).
+        limits: what images are accepted (the product's defaults if None).
+        clock: the time source for ``created_at``.
+        on_new: called with the record only if this call wrote it (for metrics).
+
+    Returns:
+        The upload's record: the one just written, or the one already there.
+
+    Raises:
+        InvalidKey: ``key`` is not an upload key of ``layout``.
+        ClassifierError: a transient or configuration failure; nothing was written, so a
+            retry starts afresh.
+    """
+    layout = layout or KeyLayout()
+    limits = limits or ImageLimits()
+    ref = layout.parse_upload_key(key)
+    prediction_key = layout.prediction_key(ref.owner, ref.id)
+    existing = _existing(store, prediction_key)
+    if existing is not None:
+        return existing
+
+    started = time.perf_counter()
+    identity = Identity(id=ref.id, owner=ref.owner, upload_key=key)
+    try:
+        data = store.get(key, max_bytes=limits.max_bytes)
+    except ObjectTooLarge as exc:
+        record = _failed(
+            identity,
+            classifier,
+            "too_large",
+            f"The file is {exc.size / 2**20:.1f} MB; the limit is {exc.limit / 2**20:.1f} MB.",
+            None,
+            started,
+            clock,
+        )
+    except ObjectNotFound:
+        record = _failed(
+            identity,
+            classifier,
+            "upload_missing",
+            "The uploaded file was deleted before it could be classified. Upload it again.",
+            None,
+            started,
+            clock,
+        )
+    else:
+
+        def keep_thumbnail(prepared: PreparedImage) -> None:
+            store.put(layout.thumbnail_key(ref.owner, ref.id), prepared.jpeg, "image/jpeg")
+
+        record = classify_image(
+            data,
+            identity,
+            classifier=classifier,
+            limits=limits,
+            clock=clock,
+            started=started,
+            on_prepared=keep_thumbnail,
+        )
+
+    if store.put_if_absent(prediction_key, record.to_json().encode("utf-8"), "application/json"):
+        if on_new is not None:
+            on_new(record)
+        return record
+    # Another worker finished the same upload first: theirs is the record.
+    winner = _existing(store, prediction_key)
+    return winner if winner is not None else record
+
+
+def _existing(store: Store, prediction_key: str) -> Prediction | None:
+    try:
+        return Prediction.from_json(store.get(prediction_key))
+    except ObjectNotFound:
+        return None
+
+
+def _failed(
+    identity: Identity,
+    classifier: Classifier,
+    code: str,
+    message: str,
+    image: ImageInfo | None,
+    started: float,
+    clock: Clock,
+) -> Prediction:
+    elapsed = _ms(time.perf_counter() - started)
+    return Prediction.failed(
+        id=identity.id,
+        owner=identity.owner,
+        upload_key=identity.upload_key,
+        error=ErrorInfo(code=code, message=message),
+        model=classifier.model,
+        image=image,
+        timings_ms=Timings(preprocess=elapsed, inference=0.0, total=elapsed),
+        created_at=clock(),
+    )
+
+
+def _image_info(data: bytes) -> ImageInfo:
+    return ImageInfo(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)
