@@ -283,11 +283,21 @@ class TransformersClassifier:
                 device="cpu",
             )
         except (OSError, ValueError) as exc:
-            where = f"at revision {self._revision}" if self._revision else "(local directory)"
+            if self._local:
+                advice = (
+                    "That directory does not hold a saved image-classification model "
+                    "(config.json, weights, preprocessor_config.json). Point DERMASCAN_MODEL "
+                    "at a directory written by save_pretrained, or unset it to download "
+                    f"{DEFAULT_MODEL_ID}."
+                )
+            else:
+                advice = (
+                    f"Downloading it (revision {self._revision}) failed. Check the network "
+                    "connection to huggingface.co, or download the model once and set "
+                    "DERMASCAN_MODEL to its local directory."
+                )
             raise ModelUnavailable(
-                f"Could not load the model {self._source!r} {where}: {exc}\n"
-                "Check the network connection to huggingface.co, or download the model once "
-                "and set DERMASCAN_MODEL to its local directory."
+                f"Could not load the model {self._source!r}: {exc}\n{advice}"
             ) from exc
 
 

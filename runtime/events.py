@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -21,6 +22,8 @@ class CreatedObject:
     key: str
     """The object key, URL-decoded (S3 sends ``uploads%2Fmy+photo.jpg``)."""
     size: int | None
+    event_time: datetime | None
+    """When S3 stored the object (the notification's ``eventTime``)."""
 
 
 def created_objects(body: str) -> list[CreatedObject]:
@@ -58,6 +61,7 @@ def created_objects(body: str) -> list[CreatedObject]:
                     # Decoded exactly once: a literal "%" in a file name arrives as "%25".
                     key=unquote_plus(str(s3["object"]["key"])),
                     size=int(size) if size is not None else None,
+                    event_time=_event_time(record.get("eventTime")),
                 )
             )
         except (AttributeError, KeyError, TypeError, ValueError) as exc:
@@ -65,3 +69,12 @@ def created_objects(body: str) -> list[CreatedObject]:
                 raise
             raise MalformedMessage(f"malformed S3 record: {exc!r}") from exc
     return created
+
+
+def _event_time(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    moment = datetime.fromisoformat(value)  # ValueError: a malformed record
+    if moment.tzinfo is None:
+        raise MalformedMessage(f"eventTime has no time zone: {value!r}")
+    return moment

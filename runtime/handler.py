@@ -73,6 +73,7 @@ def handle_message(
                 classifier=classifier,
                 layout=settings.layout,
                 limits=settings.limits,
+                uploaded_at=created.event_time,
                 on_new=record_metrics,
             )
         except Exception as exc:  # re-raised below, after the other uploads

@@ -69,6 +69,7 @@ def classify_image(
         height=prepared.height,
         format=prepared.format,
     )
+    inference_start = time.perf_counter()
     try:
         scores = classifier.classify(prepared.jpeg)
     except InferenceRejected as exc:
@@ -83,7 +84,7 @@ def classify_image(
         image=info,
         timings_ms=Timings(
             preprocess=_ms(preprocessed - start),
-            inference=_ms(done - preprocessed),
+            inference=_ms(done - inference_start),
             total=_ms(done - start),
         ),
         created_at=clock(),
@@ -98,6 +99,7 @@ def process_upload(
     layout: KeyLayout | None = None,
     limits: ImageLimits | None = None,
     clock: Clock = utc_now,
+    uploaded_at: datetime | None = None,
     on_new: Callable[[Prediction], None] | None = None,
 ) -> Prediction:
     """Classify the upload stored under ``key`` and store its record, at most once.
@@ -113,19 +115,21 @@ def process_upload(
         layout: the key layout (default prefixes if None).
         limits: what images are accepted (the product's defaults if None).
         clock: the time source for ``created_at``.
+        uploaded_at: when the upload was stored (its notification's time); needed only for
+            uploads named by other tools, whose record id derives from it.
         on_new: called with the record only if this call wrote it (for metrics).
 
     Returns:
         The upload's record: the one just written, or the one already there.
 
     Raises:
-        InvalidKey: ``key`` is not an upload key of ``layout``.
+        InvalidKey: ``key`` is not an upload key of ``layout`` (see ``KeyLayout.upload_ref``).
         ClassifierError: a transient or configuration failure; nothing was written, so a
             retry starts afresh.
     """
     layout = layout or KeyLayout()
     limits = limits or ImageLimits()
-    ref = layout.parse_upload_key(key)
+    ref = layout.upload_ref(key, uploaded_at)
     prediction_key = layout.prediction_key(ref.owner, ref.id)
     existing = _existing(store, prediction_key)
     if existing is not None:

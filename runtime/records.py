@@ -54,6 +54,19 @@ def new_id(now: datetime | None = None) -> str:
     return f"{_ID_CLOCK_SPAN - 1 - millis:013d}{secrets.token_hex(5)}"
 
 
+def derived_id(key: str, uploaded_at: datetime) -> str:
+    """The id of an upload that was not named by dermascan (dropped in by another tool).
+
+    Deterministic, so a redelivered notification finds the same record: the time part is the
+    upload's time, the rest a hash of its key. It sorts among other ids by that time.
+    """
+    millis = int(uploaded_at.timestamp() * 1000)
+    if not 0 <= millis < _ID_CLOCK_SPAN:
+        raise ValueError(f"cannot make an id for {uploaded_at.isoformat()}")
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
+    return f"{_ID_CLOCK_SPAN - 1 - millis:013d}{digest}"
+
+
 def check_id(prediction_id: str) -> str:
     """Return ``prediction_id`` if it is a well-formed id, else raise ``InvalidKey``."""
     if not _ID_PATTERN.fullmatch(prediction_id):
@@ -148,6 +161,27 @@ class KeyLayout:
         if self.upload_key(check_owner(owner), prediction_id, extension) != key:
             raise InvalidKey(f"not an upload key ({self.uploads}<owner>/<id>.<ext>): {key!r}")
         return ref
+
+    def upload_ref(self, key: str, uploaded_at: datetime | None = None) -> UploadRef:
+        """Owner and id of any upload: one named by dermascan, or (given its upload time) one
+        dropped under ``<uploads>/<owner>/`` with a name of its own, such as ``my photo.jpg``.
+
+        Raises:
+            InvalidKey: ``key`` is not under ``<uploads>/<valid owner>/``, or has a name of its
+                own and no ``uploaded_at`` to derive its id from.
+        """
+        try:
+            return self.parse_upload_key(key)
+        except InvalidKey:
+            if uploaded_at is None:
+                raise
+        owner, slash, name = key.removeprefix(self.uploads).partition("/")
+        if not key.startswith(self.uploads) or not slash or not name or "/" in name:
+            raise InvalidKey(f"not an upload key ({self.uploads}<owner>/<name>): {key!r}")
+        extension = name.rpartition(".")[2].lower() if "." in name else ""
+        return UploadRef(
+            owner=check_owner(owner), id=derived_id(key, uploaded_at), extension=extension
+        )
 
     def id_from_key(self, key: str) -> str:
         """The id in any key of this layout (upload, prediction or thumbnail)."""

@@ -1,0 +1,217 @@
+"""runtime.classifiers: the SageMaker client (moto, injected faults) and local transformers."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from runtime.classifiers import (
+    DEFAULT_MODEL_ID,
+    DEFAULT_MODEL_REVISION,
+    ClassifierError,
+    InferenceRejected,
+    ModelUnavailable,
+    SageMakerClassifier,
+    TransformersClassifier,
+    TransientError,
+    sagemaker_client_config,
+    scores_from_labels,
+)
+from runtime.images import prepare
+from runtime.labels import CLASSES
+from tests.aws import REGION, EndpointFaults, container_answer, queue_endpoint_answers
+from tests.conftest import REAL_ID2LABEL
+
+ENDPOINT = "dermascan-test-endpoint"
+
+
+@pytest.fixture
+def faults() -> EndpointFaults:
+    return EndpointFaults()
+
+
+@pytest.fixture
+def endpoint(mocked_aws: None, faults: EndpointFaults) -> SageMakerClassifier:
+    client = boto3.client(
+        "sagemaker-runtime", region_name=REGION, config=sagemaker_client_config(max_attempts=3)
+    )
+    faults.attach(client)
+    return SageMakerClassifier(client, ENDPOINT)
+
+
+# --- the answer ------------------------------------------------------------------------------
+
+
+def test_all_seven_scores_from_a_seven_label_answer(
+    endpoint: SageMakerClassifier, sample_jpeg: bytes
+) -> None:
+    queue_endpoint_answers(container_answer())
+    scores = endpoint.classify(prepare(sample_jpeg).jpeg)
+    assert list(scores) == list(CLASSES)
+    assert scores["bkl"] == pytest.approx(7 / 28)  # the first label of the answer
+    assert scores["df"] == pytest.approx(1 / 28)
+    assert sum(scores.values()) == pytest.approx(1.0)
+
+
+def test_a_five_label_answer_is_an_error_not_a_result(
+    endpoint: SageMakerClassifier, sample_jpeg: bytes
+) -> None:
+    queue_endpoint_answers(container_answer(list(REAL_ID2LABEL.values())[:5]))
+    with pytest.raises(ClassifierError, match=r"5 of 7 classes.*top_k=7") as failed:
+        endpoint.classify(prepare(sample_jpeg).jpeg)
+    assert not isinstance(failed.value, TransientError | InferenceRejected)
+
+
+def test_the_request_is_json_with_the_image_and_top_k_7(
+    endpoint: SageMakerClassifier, faults: EndpointFaults, sample_jpeg: bytes
+) -> None:
+    queue_endpoint_answers(container_answer())
+    jpeg = prepare(sample_jpeg).jpeg
+    endpoint.classify(jpeg)
+    (request,) = faults.requests
+    assert request.url.endswith(f"/endpoints/{ENDPOINT}/invocations")
+    assert request.headers["Content-Type"] == b"application/json"
+    assert isinstance(request.body, bytes)
+    body = json.loads(request.body)
+    assert body["parameters"] == {"top_k": 7}
+    assert base64.b64decode(body["inputs"]) == jpeg
+
+
+def test_the_record_names_the_endpoint_and_the_pinned_model(
+    endpoint: SageMakerClassifier,
+) -> None:
+    assert endpoint.model.backend == "sagemaker"
+    assert endpoint.model.endpoint == ENDPOINT
+    assert (endpoint.model.id, endpoint.model.revision) == (
+        DEFAULT_MODEL_ID,
+        DEFAULT_MODEL_REVISION,
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        ({"label": "melanoma", "score": 1.0}, "expected a list"),
+        ([{"label": "melanoma"}], "malformed score"),
+        ([{"label": "mole", "score": 0.5}], "label we do not know"),
+        ([{"label": "melanoma", "score": 1.5}], r"out of \[0, 1\]"),
+        ([{"label": "melanoma", "score": 0.5}, {"label": "MELANOMA", "score": 0.5}], "twice"),
+    ],
+    ids=["not-a-list", "no-score", "unknown-label", "out-of-range", "duplicate"],
+)
+def test_malformed_answers_fail_loudly(answer: object, message: str) -> None:
+    with pytest.raises(ClassifierError, match=message):
+        scores_from_labels(answer)
+
+
+# --- failures --------------------------------------------------------------------------------
+
+
+def test_throttling_is_retried_and_then_succeeds(
+    endpoint: SageMakerClassifier, faults: EndpointFaults, sample_jpeg: bytes
+) -> None:
+    queue_endpoint_answers(container_answer())
+    faults.faults = [(400, "ThrottlingException"), (503, "ServiceUnavailable")]
+    scores = endpoint.classify(prepare(sample_jpeg).jpeg)
+    assert len(faults.requests) == 3
+    assert sum(scores.values()) == pytest.approx(1.0)
+
+
+def test_retries_stop_at_the_budget_with_a_transient_error(
+    endpoint: SageMakerClassifier, faults: EndpointFaults, sample_jpeg: bytes
+) -> None:
+    faults.faults = [(400, "ThrottlingException")] * 10
+    with pytest.raises(TransientError, match="ThrottlingException"):
+        endpoint.classify(prepare(sample_jpeg).jpeg)
+    assert len(faults.requests) == 3  # the budget: 3 attempts in all
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (424, "ModelNotReadyException"),
+        (500, "InternalFailure"),
+        (424, "InternalDependencyException"),
+        (503, "ModelError"),  # the container itself failed (its status 503)
+    ],
+)
+def test_transient_failures_are_transient_errors(
+    endpoint: SageMakerClassifier, faults: EndpointFaults, status: int, code: str
+) -> None:
+    faults.faults = [(status, code)] * 10
+    with pytest.raises(TransientError, match=code):
+        endpoint.classify(b"jpeg")
+
+
+def test_a_model_error_for_a_bad_input_is_permanent(
+    endpoint: SageMakerClassifier, faults: EndpointFaults
+) -> None:
+    faults.faults = [(400, "ModelError")]
+    with pytest.raises(InferenceRejected, match="ModelError"):
+        endpoint.classify(b"jpeg")
+    assert len(faults.requests) == 1  # never retried
+
+
+def test_a_missing_endpoint_is_a_deployment_error_not_a_bad_image(
+    endpoint: SageMakerClassifier, faults: EndpointFaults
+) -> None:
+    faults.faults = [(400, "ValidationError")]
+    with pytest.raises(ClassifierError, match="ValidationError") as failed:
+        endpoint.classify(b"jpeg")
+    assert type(failed.value) is ClassifierError
+
+
+# --- local transformers ----------------------------------------------------------------------
+
+
+def test_transformers_maps_the_real_labels_to_codes(
+    tiny_model_dir: Path, sample_jpeg: bytes
+) -> None:
+    classifier = TransformersClassifier(str(tiny_model_dir))
+    scores = classifier.classify(prepare(sample_jpeg).jpeg)
+    assert list(scores) == list(CLASSES)
+    assert sum(scores.values()) == pytest.approx(1.0, abs=1e-5)
+    assert classifier.model.backend == "transformers"
+    assert classifier.model.revision is None  # a local directory has no Hub revision
+
+
+def test_transformers_gives_the_same_scores_as_the_pipeline_itself(
+    tiny_model_dir: Path, sample_paths: dict[str, Path]
+) -> None:
+    from PIL import Image
+    from transformers import pipeline
+
+    direct = pipeline("image-classification", model=str(tiny_model_dir), device="cpu")
+    classifier = TransformersClassifier(str(tiny_model_dir))
+    jpegs = [prepare(path.read_bytes()).jpeg for path in sample_paths.values()]
+    ours = classifier.classify_many(jpegs, batch_size=4)
+    for jpeg, scores in zip(jpegs, ours, strict=True):
+        answer: Any = direct(Image.open(io.BytesIO(jpeg)), top_k=7)
+        expected = {REAL_ID2LABEL_TO_CODE[item["label"]]: item["score"] for item in answer}
+        assert scores == pytest.approx(expected, abs=1e-6)
+
+
+REAL_ID2LABEL_TO_CODE = dict(
+    zip(REAL_ID2LABEL.values(), ["bkl", "bcc", "akiec", "vasc", "nv", "mel", "df"], strict=True)
+)
+
+
+def test_the_model_loads_once(tiny_model_dir: Path, sample_jpeg: bytes) -> None:
+    classifier = TransformersClassifier(str(tiny_model_dir))
+    classifier.load()
+    loaded = classifier._pipeline
+    classifier.classify(prepare(sample_jpeg).jpeg)
+    assert classifier._pipeline is loaded
+
+
+def test_a_directory_without_a_model_says_what_to_do(tmp_path: Path) -> None:
+    # (A Hub model that cannot be downloaded is tested end to end in tests/runtime/test_cli.py.)
+    classifier = TransformersClassifier(str(tmp_path))
+    with pytest.raises(ModelUnavailable, match="does not hold a saved image-classification"):
+        classifier.load()

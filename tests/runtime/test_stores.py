@@ -1,0 +1,156 @@
+"""runtime.stores: one contract, run against LocalStore and against S3Store on moto."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from runtime.stores import LocalStore, ObjectNotFound, ObjectTooLarge, S3Store, Store
+
+BUCKET = "dermascan-test"
+
+
+@pytest.fixture(params=["local", "s3"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "local":
+        yield LocalStore(tmp_path / "store")
+        return
+    request.getfixturevalue("mocked_aws")
+    client = boto3.client("s3", region_name="eu-west-1")
+    client.create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    yield S3Store(client, BUCKET)
+
+
+# --- the contract ----------------------------------------------------------------------------
+
+
+def test_put_then_get_returns_the_bytes(store: Store) -> None:
+    store.put("uploads/local/a.jpg", b"\xff\xd8 image", "image/jpeg")
+    assert store.get("uploads/local/a.jpg") == b"\xff\xd8 image"
+    assert store.exists("uploads/local/a.jpg")
+
+
+def test_put_replaces(store: Store) -> None:
+    store.put("thumbnails/local/a.jpg", b"one", "image/jpeg")
+    store.put("thumbnails/local/a.jpg", b"two", "image/jpeg")
+    assert store.get("thumbnails/local/a.jpg") == b"two"
+
+
+def test_missing_objects(store: Store) -> None:
+    assert not store.exists("predictions/local/none.json")
+    with pytest.raises(ObjectNotFound):
+        store.get("predictions/local/none.json")
+
+
+def test_put_if_absent_writes_once(store: Store) -> None:
+    assert store.put_if_absent("predictions/local/a.json", b"first", "application/json")
+    assert not store.put_if_absent("predictions/local/a.json", b"second", "application/json")
+    assert store.get("predictions/local/a.json") == b"first"
+
+
+def test_get_refuses_objects_over_the_limit_without_reading(store: Store) -> None:
+    store.put("uploads/local/big.jpg", b"x" * 1000, "image/jpeg")
+    with pytest.raises(ObjectTooLarge) as refused:
+        store.get("uploads/local/big.jpg", max_bytes=999)
+    assert (refused.value.size, refused.value.limit) == (1000, 999)
+    assert store.get("uploads/local/big.jpg", max_bytes=1000) == b"x" * 1000
+
+
+def test_listing_pages_in_ascending_order_without_overlap(store: Store) -> None:
+    keys = [f"predictions/local/{i:04d}.json" for i in range(25)]
+    for key in reversed(keys):
+        store.put(key, b"{}", "application/json")
+    store.put("predictions/other/0000.json", b"{}", "application/json")  # another owner
+    store.put("predictions/localx/0000.json", b"{}", "application/json")  # a longer prefix
+
+    seen: list[str] = []
+    cursor = None
+    pages = 0
+    while True:
+        page = store.list_keys("predictions/local/", 10, cursor)
+        seen.extend(page.keys)
+        pages += 1
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == keys
+    assert pages == 3
+
+
+def test_a_full_last_page_ends_the_listing(store: Store) -> None:
+    for i in range(4):
+        store.put(f"uploads/local/{i}.jpg", b"x", "image/jpeg")
+    first = store.list_keys("uploads/local/", 2)
+    second = store.list_keys("uploads/local/", 2, first.next_cursor)
+    assert (first.keys, second.keys) == (
+        ("uploads/local/0.jpg", "uploads/local/1.jpg"),
+        ("uploads/local/2.jpg", "uploads/local/3.jpg"),
+    )
+    # S3 may say "more" when the page is exactly full; the next page is then empty and final.
+    if second.next_cursor is not None:
+        assert store.list_keys("uploads/local/", 2, second.next_cursor).keys == ()
+
+
+def test_listing_an_empty_prefix(store: Store) -> None:
+    page = store.list_keys("uploads/nobody/", 10)
+    assert (page.keys, page.next_cursor) == ((), None)
+
+
+def test_listing_arguments_are_checked(store: Store) -> None:
+    with pytest.raises(ValueError, match="limit"):
+        store.list_keys("uploads/local/", 0)
+    with pytest.raises(ValueError, match="cursor"):
+        store.list_keys("uploads/local/", 5, cursor="uploads/other/x.jpg")
+
+
+def test_concurrent_put_if_absent_has_exactly_one_winner(store: Store) -> None:
+    wins: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def write(n: int) -> None:
+        barrier.wait()
+        wins.append(store.put_if_absent("predictions/local/race.json", b"%d" % n, "text/plain"))
+
+    threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(wins) == [False] * 7 + [True]
+
+
+# --- LocalStore specifics --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key",
+    ["../outside", "uploads/../../etc/passwd", "/etc/passwd", "a//b", "a/./b", "a\\b", "", "a/.b"],
+)
+def test_local_keys_cannot_leave_the_store(tmp_path: Path, key: str) -> None:
+    store = LocalStore(tmp_path / "store")
+    with pytest.raises(ValueError, match="store key"):
+        store.put(key, b"x", "text/plain")
+    with pytest.raises(ValueError, match="store key"):
+        store.get(key)
+    assert not (tmp_path / "outside").exists()
+
+
+def test_local_writes_leave_no_temporary_files(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put("a/b.json", b"1", "application/json")
+    store.put_if_absent("a/c.json", b"2", "application/json")
+    store.put_if_absent("a/c.json", b"3", "application/json")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["b.json", "c.json"]
+
+
+def test_local_listing_skips_half_written_files(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.put("uploads/local/1.jpg", b"x", "image/jpeg")
+    (tmp_path / "uploads" / "local" / ".tmp-abc").write_bytes(b"partial")
+    assert store.list_keys("uploads/local/", 10).keys == ("uploads/local/1.jpg",)
