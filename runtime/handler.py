@@ -37,9 +37,13 @@ metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "derm
 # raising would, and keeps the response one shape.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
-store = S3Store(boto3.client("s3"), settings.bucket)
+s3 = boto3.client("s3")
+sagemaker_runtime = boto3.client(
+    "sagemaker-runtime", config=sagemaker_client_config(settings.invoke_max_attempts)
+)
+store = S3Store(s3, settings.bucket)
 classifier = SageMakerClassifier(
-    boto3.client("sagemaker-runtime", config=sagemaker_client_config(settings.invoke_max_attempts)),
+    sagemaker_runtime,
     settings.endpoint_name,
     model_id=settings.model_id,
     model_revision=settings.model_revision,

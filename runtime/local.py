@@ -118,7 +118,7 @@ class LocalPipeline:
                 f"the limit is {self.limits.max_bytes / 2**20:.1f} MB.",
             )
         extension = EXTENSIONS.get(sniff_format(data) or "", "bin")
-        prediction_id = new_id(self._clock())
+        prediction_id = new_id()
         key = self.layout.upload_key(owner, prediction_id, extension)
         self.store.put(key, data, _CONTENT_TYPES.get(extension, "application/octet-stream"))
         self._enqueue(prediction_id, key)
@@ -201,7 +201,8 @@ class LocalPipeline:
                 except InvalidKey:
                     continue
                 with self._lock:
-                    busy = ref.id in self._running
+                    running = self._running.get(ref.id)
+                busy = running is not None and not running.done()
                 if not busy and not self.store.exists(self.layout.prediction_key(owner, ref.id)):
                     self._enqueue(ref.id, key)
                     queued.append(ref.id)

@@ -7,6 +7,8 @@ import json
 import math
 import re
 import secrets
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -41,16 +43,36 @@ class UnsupportedSchema(InvalidRecord):
     """A record written by another version of dermascan."""
 
 
+class _MonotonicMillis:
+    """Milliseconds that never repeat or go back within this process.
+
+    Two uploads in the same millisecond get consecutive values, so ids made by one process sort
+    in the order they were made; the clock runs ahead by at most one millisecond per id.
+    """
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        with self._lock:
+            self._last = max(time.time_ns() // 1_000_000, self._last + 1)
+            return self._last
+
+
+_MILLIS = _MonotonicMillis()
+
+
 def new_id(now: datetime | None = None) -> str:
     """A new opaque, unique id that sorts before every id made earlier.
 
     Args:
-        now: the creation time (defaults to the current time); must be timezone-aware.
+        now: the creation time, timezone-aware. Without it the current time is used, and ids
+            made by this process sort strictly in the order they were made.
     """
-    moment = now or datetime.now(UTC)
-    millis = int(moment.timestamp() * 1000)
+    millis = _MILLIS.next() if now is None else int(now.timestamp() * 1000)
     if not 0 <= millis < _ID_CLOCK_SPAN:
-        raise ValueError(f"cannot make an id for {moment.isoformat()}")
+        raise ValueError(f"cannot make an id for {millis} ms since the epoch")
     return f"{_ID_CLOCK_SPAN - 1 - millis:013d}{secrets.token_hex(5)}"
 
 

@@ -25,7 +25,11 @@ def container_answer(labels: list[str] | None = None) -> list[dict[str, object]]
 
 
 def queue_endpoint_answers(*answers: object) -> None:
-    """Queue canned endpoint answers in moto (one per distinct request body)."""
+    """Queue canned endpoint answers in moto, one per distinct request body.
+
+    moto sees a request even when an ``EndpointFaults`` hook answers it (botocore calls every
+    before-send handler), so a faulted image uses up an answer too.
+    """
     results = [{"Body": json.dumps(a), "ContentType": "application/json"} for a in answers]
     response = requests.post(
         "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",

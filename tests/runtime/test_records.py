@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -66,6 +67,26 @@ def test_ids_sort_newest_first_for_any_times(millis: list[int]) -> None:
 
 def test_ids_of_the_same_millisecond_are_unique() -> None:
     assert len({new_id(WHEN) for _ in range(1000)}) == 1000
+
+
+def test_ids_made_in_quick_succession_sort_in_the_order_made() -> None:
+    made = [new_id() for _ in range(2000)]  # many per millisecond
+    assert sorted(made, reverse=True) == made
+
+
+def test_ids_made_by_many_threads_are_unique_and_ordered_per_thread() -> None:
+    per_thread: list[list[str]] = [[] for _ in range(4)]
+
+    def make(out: list[str]) -> None:
+        out.extend(new_id() for _ in range(500))
+
+    threads = [threading.Thread(target=make, args=(out,)) for out in per_thread]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len({i for made in per_thread for i in made}) == 2000
+    assert all(sorted(made, reverse=True) == made for made in per_thread)
 
 
 def test_check_id_refuses_anything_else() -> None:

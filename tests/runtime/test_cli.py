@@ -1,0 +1,130 @@
+"""The ``dermascan`` command: records as JSON, one-line errors and clear exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime.cli import EXIT_MODEL, EXIT_OK, EXIT_REJECTED, main
+from runtime.labels import CLASSES
+from runtime.records import Prediction
+
+DERMASCAN = Path(sys.executable).with_name("dermascan")  # the installed console script
+
+
+def run_dermascan(*args: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(DERMASCAN), *map(str, args)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def model_env(tiny_model_dir: Path, tmp_path: Path) -> dict[str, str]:
+    return {"DERMASCAN_MODEL": str(tiny_model_dir), "DERMASCAN_DATA_DIR": str(tmp_path / "data")}
+
+
+@pytest.fixture
+def notes(tmp_path: Path) -> Path:
+    path = tmp_path / "notes.jpg"  # a text file with an image's name
+    path.write_text("lesion on left forearm, 4 mm, irregular border\n")
+    return path
+
+
+def test_the_command_prints_a_valid_record(
+    model_env: dict[str, str], sample_paths: dict[str, Path]
+) -> None:
+    done = run_dermascan("classify", sample_paths["mel"], env=model_env)
+    assert done.returncode == EXIT_OK, done.stderr
+    record = Prediction.from_json(done.stdout)
+    assert record.status == "ok"
+    assert list(record.scores) == list(CLASSES)
+    assert record.model.id == model_env["DERMASCAN_MODEL"]
+    assert record.image is not None
+    assert record.image.format == "JPEG"
+
+
+def test_a_text_file_gives_a_one_line_error_and_a_non_zero_exit(
+    model_env: dict[str, str], notes: Path
+) -> None:
+    done = run_dermascan("classify", notes, env=model_env)
+    assert done.returncode == EXIT_REJECTED
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"dermascan: {notes}: This file is not an image")
+
+
+def test_a_model_that_cannot_be_downloaded_says_what_to_do(
+    tmp_path: Path, sample_paths: dict[str, Path]
+) -> None:
+    env = {
+        "DERMASCAN_MODEL": "dermascan/no-such-model",
+        "HF_HUB_OFFLINE": "1",  # as on a machine without network
+        "HF_HOME": str(tmp_path / "hf"),  # with nothing cached
+    }
+    done = run_dermascan("classify", sample_paths["nv"], env=env)
+    assert done.returncode == EXIT_MODEL
+    assert "DERMASCAN_MODEL" in done.stderr
+    assert "network" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_several_files_each_get_a_line_and_bad_ones_do_not_stop_the_rest(
+    model_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sample_paths: dict[str, Path],
+    notes: Path,
+    tmp_path: Path,
+) -> None:
+    for name, value in model_env.items():
+        monkeypatch.setenv(name, value)
+    missing = tmp_path / "missing.png"
+    code = main(["classify", str(sample_paths["nv"]), str(notes), str(missing), str(tmp_path)])
+    assert code == EXIT_REJECTED
+    out, err = capsys.readouterr()
+    records = [Prediction.from_json(line) for line in out.splitlines()]
+    assert [r.status for r in records] == ["ok"]
+    # (transformers' own progress bars may share stderr; our lines start with "dermascan:")
+    errors = [line for line in err.splitlines() if line.startswith("dermascan:")]
+    assert len(errors) == 3
+    assert errors[0].startswith(f"dermascan: {notes}: This file is not an image")
+    assert errors[1] == f"dermascan: {missing}: No such file or directory"
+    assert errors[2] == f"dermascan: {tmp_path}: is a directory"
+
+
+def test_nothing_is_kept_unless_asked(
+    model_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    sample_paths: dict[str, Path],
+) -> None:
+    for name, value in model_env.items():
+        monkeypatch.setenv(name, value)
+    data_dir = Path(model_env["DERMASCAN_DATA_DIR"])
+    assert main(["classify", str(sample_paths["df"])]) == EXIT_OK
+    assert not data_dir.exists()
+    capsys.readouterr()
+
+    assert main(["classify", "--save", "--indent", "2", str(sample_paths["df"])]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert out.startswith('{\n  "schema_version": 1,')
+    record = Prediction.from_dict(json.loads(out))
+    assert (data_dir / record.upload_key).is_file()
+    assert (data_dir / f"predictions/local/{record.id}.json").is_file()
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as usage:
+        main(["classify"])
+    assert usage.value.code == 2
+    assert "IMAGE" in capsys.readouterr().err

@@ -1,0 +1,279 @@
+"""runtime.handler under moto: real S3 -> SQS notifications, messages read from the queue."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from runtime.events import created_objects
+from runtime.labels import CLASSES
+from runtime.records import KeyLayout, Prediction, new_id
+from tests.aws import REGION, EndpointFaults, container_answer, queue_endpoint_answers
+
+BUCKET = "dermascan-handler-test"
+ENDPOINT = "dermascan-endpoint"
+LAYOUT = KeyLayout()
+
+
+@dataclass
+class LambdaContext:
+    function_name: str = "dermascan-classify"
+    memory_limit_in_mb: int = 1024
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:dermascan-classify"
+    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000
+
+
+@dataclass
+class Deployment:
+    """The bucket and queue wired as the infrastructure wires them, and the handler module."""
+
+    handler: ModuleType
+    s3: Any
+    sqs: Any
+    queue_url: str
+    queue_arn: str
+    endpoint: EndpointFaults
+
+    def upload(self, data: bytes, key: str | None = None) -> str:
+        key = key or LAYOUT.upload_key("local", new_id(), "jpg")
+        self.s3.put_object(Bucket=BUCKET, Key=key, Body=data)
+        return key
+
+    def receive(self) -> list[dict[str, Any]]:
+        """Every message waiting in the queue, as Lambda's SQS event records."""
+        records: list[dict[str, Any]] = []
+        while True:
+            answer = self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10)
+            messages = answer.get("Messages", [])
+            if not messages:
+                return records
+            for message in messages:
+                records.append(
+                    {
+                        "messageId": message["MessageId"],
+                        "receiptHandle": message["ReceiptHandle"],
+                        "body": message["Body"],
+                        "attributes": {"ApproximateReceiveCount": "1"},
+                        "messageAttributes": {},
+                        "md5OfBody": message["MD5OfBody"],
+                        "eventSource": "aws:sqs",
+                        "eventSourceARN": self.queue_arn,
+                        "awsRegion": REGION,
+                    }
+                )
+
+    def invoke(self, records: list[dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = self.handler.handler({"Records": records}, LambdaContext())
+        return result
+
+    def record(self, upload_key: str) -> Prediction | None:
+        ref = LAYOUT.parse_upload_key(upload_key)
+        try:
+            body = self.s3.get_object(Bucket=BUCKET, Key=LAYOUT.prediction_key(ref.owner, ref.id))
+        except self.s3.exceptions.NoSuchKey:
+            return None
+        return Prediction.from_json(body["Body"].read())
+
+    def records(self) -> list[Prediction]:
+        listing = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=LAYOUT.predictions)
+        return [
+            Prediction.from_json(self.s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read())
+            for o in listing.get("Contents", [])
+        ]
+
+
+@pytest.fixture
+def deployment(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
+    s3 = boto3.client("s3", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    queue_url = sqs.create_queue(QueueName="dermascan-uploads")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    s3.put_bucket_notification_configuration(
+        Bucket=BUCKET,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                }
+            ]
+        },
+    )
+    monkeypatch.setenv("BUCKET_NAME", BUCKET)
+    monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
+    monkeypatch.setenv("INVOKE_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "dermascan")
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    # A fresh import, as in a new execution environment: settings and clients at module scope.
+    sys.modules.pop("runtime.handler", None)
+    handler = importlib.import_module("runtime.handler")
+    endpoint = EndpointFaults()
+    endpoint.attach(handler.sagemaker_runtime)
+    yield Deployment(handler, s3, sqs, queue_url, queue_arn, endpoint)
+    sys.modules.pop("runtime.handler", None)
+
+
+def drain_test_event(deployment: Deployment) -> None:
+    (test_event,) = deployment.receive()
+    assert json.loads(test_event["body"])["Event"] == "s3:TestEvent"
+
+
+def test_the_test_event_is_acknowledged_and_skipped(deployment: Deployment) -> None:
+    records = deployment.receive()
+    assert [json.loads(r["body"]).get("Event") for r in records] == ["s3:TestEvent"]
+    assert deployment.invoke(records) == {"batchItemFailures": []}
+    assert deployment.records() == []
+    assert deployment.endpoint.requests == []
+
+
+def test_a_real_sample_yields_one_ok_record_with_seven_scores(
+    deployment: Deployment, sample_jpeg: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    drain_test_event(deployment)
+    queue_endpoint_answers(container_answer())
+    key = deployment.upload(sample_jpeg)
+    records = deployment.receive()
+    assert len(records) == 1
+
+    assert deployment.invoke(records) == {"batchItemFailures": []}
+    record = deployment.record(key)
+    assert record is not None
+    assert record.status == "ok"
+    assert list(record.scores) == list(CLASSES)
+    assert record.top == "bkl"
+    assert record.model.endpoint == ENDPOINT
+    ref = LAYOUT.parse_upload_key(key)
+    thumbnail = LAYOUT.thumbnail_key(ref.owner, ref.id)
+    assert deployment.s3.head_object(Bucket=BUCKET, Key=thumbnail)["ContentLength"] > 0
+    # Results land outside uploads/: they trigger no further message.
+    assert deployment.receive() == []
+    # EMF metrics: the prediction counted by class, no event or image bytes in the logs.
+    output = capsys.readouterr().out
+    metrics = [json.loads(line) for line in output.splitlines() if '"_aws"' in line]
+    assert any(m.get("Predictions") == [1.0] or m.get("Predictions") == 1.0 for m in metrics)
+    assert any(m.get("class") == "bkl" for m in metrics)
+    assert records[0]["body"] not in output
+
+
+def test_the_same_message_twice_calls_the_endpoint_once(
+    deployment: Deployment, sample_jpeg: bytes
+) -> None:
+    drain_test_event(deployment)
+    queue_endpoint_answers(container_answer())
+    key = deployment.upload(sample_jpeg)
+    records = deployment.receive()
+    first = deployment.invoke(records)
+    second = deployment.invoke(records)  # at-least-once delivery: the same message again
+    assert first == second == {"batchItemFailures": []}
+    assert len(deployment.endpoint.requests) == 1
+    assert deployment.record(key) is not None
+    assert len(deployment.records()) == 1
+
+
+def test_a_key_with_spaces_plus_and_unicode_is_decoded_and_classified(
+    deployment: Deployment, sample_jpeg: bytes
+) -> None:
+    drain_test_event(deployment)
+    queue_endpoint_answers(container_answer())
+    key = "uploads/local/my photo+1 (ü).jpg"
+    deployment.upload(sample_jpeg, key)
+    records = deployment.receive()
+    assert key not in records[0]["body"]  # S3 sends it URL-encoded
+
+    assert deployment.invoke(records) == {"batchItemFailures": []}
+    (record,) = deployment.records()
+    assert record.upload_key == key
+    assert record.status == "ok"
+    # A redelivery finds the same record: its id derives from the key and upload time.
+    assert deployment.invoke(records) == {"batchItemFailures": []}
+    assert len(deployment.records()) == 1
+    assert len(deployment.endpoint.requests) == 1
+
+
+def test_a_throttled_endpoint_fails_exactly_that_message_and_writes_nothing(
+    deployment: Deployment, sample_jpeg: bytes, sample_paths: dict[str, Any]
+) -> None:
+    drain_test_event(deployment)
+    queue_endpoint_answers(container_answer(), container_answer())  # one per distinct image
+    throttled = deployment.upload(sample_jpeg)
+    fine = deployment.upload(sample_paths["nv"].read_bytes())
+    records = deployment.receive()
+    assert len(records) == 2
+    by_key = {created_objects(r["body"])[0].key: r for r in records}
+    ordered = [by_key[throttled], by_key[fine]]
+    deployment.endpoint.faults = [(400, "ThrottlingException")] * 3  # the whole retry budget
+
+    response = deployment.invoke(ordered)
+
+    assert response == {"batchItemFailures": [{"itemIdentifier": by_key[throttled]["messageId"]}]}
+    assert deployment.record(throttled) is None
+    fine_record = deployment.record(fine)
+    assert fine_record is not None
+    assert fine_record.status == "ok"
+
+
+def test_a_corrupt_image_gets_an_error_record_and_no_failure(
+    deployment: Deployment, sample_jpeg: bytes
+) -> None:
+    drain_test_event(deployment)
+    key = deployment.upload(sample_jpeg[: len(sample_jpeg) // 3])
+    assert deployment.invoke(deployment.receive()) == {"batchItemFailures": []}
+    record = deployment.record(key)
+    assert record is not None
+    assert record.status == "error"
+    assert record.error is not None
+    assert record.error.code == "corrupt"
+    assert deployment.endpoint.requests == []
+
+
+def test_keys_outside_the_uploads_prefix_are_ignored(deployment: Deployment) -> None:
+    drain_test_event(deployment)
+    body = {
+        "Records": [
+            {
+                "eventSource": "aws:s3",
+                "eventName": "ObjectCreated:Put",
+                "eventTime": "2026-11-26T10:00:00.000Z",
+                "s3": {"bucket": {"name": BUCKET}, "object": {"key": "predictions/local/x.json"}},
+            }
+        ]
+    }
+    record = {
+        "messageId": "m-1",
+        "receiptHandle": "r",
+        "body": json.dumps(body),
+        "attributes": {},
+        "messageAttributes": {},
+        "md5OfBody": "",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": deployment.queue_arn,
+        "awsRegion": REGION,
+    }
+    assert deployment.invoke([record]) == {"batchItemFailures": []}
+    assert deployment.records() == []
+
+
+def test_a_message_that_is_not_a_notification_is_failed_not_dropped(
+    deployment: Deployment,
+) -> None:
+    drain_test_event(deployment)
+    deployment.sqs.send_message(QueueUrl=deployment.queue_url, MessageBody="hello")
+    records = deployment.receive()
+    assert deployment.invoke(records) == {
+        "batchItemFailures": [{"itemIdentifier": records[0]["messageId"]}]
+    }
