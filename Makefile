@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
 REQUIREMENTS := requirements.txt requirements-lambda.txt requirements-local.txt requirements-dev.txt
 
 .PHONY: install run test lint typecheck unit bench clean
@@ -19,6 +20,10 @@ $(STAMP): $(REQUIREMENTS) pyproject.toml
 ## install: create .venv with everything the app, the tests and the benchmarks need
 install: $(STAMP)
 
+## run: start the app on the local backend (http://127.0.0.1:8501); settings in the README
+run: install
+	$(BIN)/streamlit run app/streamlit_app.py
+
 ## test: lint, type-check and run every test
 test: lint typecheck unit
 
@@ -29,8 +34,14 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-unit: install
+unit: install $(CHROMIUM)
 	$(BIN)/pytest
+
+# The browser test drives Debian's Chromium (Playwright's own browser download cannot work
+# offline). Installing it needs root, as on CI.
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis artifacts

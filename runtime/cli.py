@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from runtime.classifiers import ClassifierError, ModelUnavailable
-from runtime.images import InvalidImage
+from runtime.images import InvalidImage, too_large
 from runtime.local import DEFAULT_DATA_DIR, LocalPipeline
 
 EXIT_OK = 0
@@ -95,10 +95,7 @@ def _read(path: Path, max_bytes: int) -> bytes:
     if path.is_dir():
         raise IsADirectoryError(21, "is a directory")
     if size > max_bytes:
-        raise InvalidImage(
-            "too_large",
-            f"The file is {size / 2**20:.1f} MB; the limit is {max_bytes / 2**20:.1f} MB.",
-        )
+        raise too_large(size, max_bytes)
     return path.read_bytes()
 
 

@@ -92,6 +92,13 @@ class PreparedImage:
     """Size of the original in bytes."""
 
 
+def too_large(size: int, limit: int) -> InvalidImage:
+    """The refusal of a file of ``size`` bytes over the ``limit``, for every place that checks."""
+    return InvalidImage(
+        "too_large", f"The file is {_megabytes(size)}; the limit is {_megabytes(limit)}."
+    )
+
+
 def sniff_format(data: bytes) -> str | None:
     """Name the format of ``data`` from its first bytes, without decoding it.
 
@@ -135,10 +142,7 @@ def prepare(data: bytes, limits: ImageLimits | None = None) -> PreparedImage:
     if not data:
         raise InvalidImage("empty", "The file is empty.")
     if len(data) > limits.max_bytes:
-        raise InvalidImage(
-            "too_large",
-            f"The file is {_megabytes(len(data))}; the limit is {_megabytes(limits.max_bytes)}.",
-        )
+        raise too_large(len(data), limits.max_bytes)
     image = _open(data, limits)
     _check_dimensions(image, limits)
     width, height = _displayed_size(image)

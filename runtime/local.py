@@ -7,9 +7,8 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, Literal
+from typing import Final
 
 from runtime.classifiers import (
     DEFAULT_MODEL_ID,
@@ -17,35 +16,18 @@ from runtime.classifiers import (
     Classifier,
     TransformersClassifier,
 )
-from runtime.images import EXTENSIONS, ImageLimits, InvalidImage, sniff_format
-from runtime.pipeline import Clock, process_upload, utc_now
-from runtime.records import InvalidKey, KeyLayout, Prediction, check_id, new_id
-from runtime.stores import LocalStore, ObjectNotFound
+from runtime.images import ImageLimits
+from runtime.pipeline import Clock, new_upload, process_upload, utc_now
+from runtime.records import InvalidKey, KeyLayout, Prediction
+from runtime.results import HistoryPage, Results
+from runtime.stores import LocalStore
 
 DEFAULT_DATA_DIR: Final = ".dermascan"
 LOCAL_OWNER: Final = "local"
-_CONTENT_TYPES: Final = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 
 
 class ResultTimeout(TimeoutError):
     """The record did not appear in time."""
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One upload in the history: its record, or ``pending`` while it is being classified."""
-
-    id: str
-    status: Literal["ok", "error", "pending"]
-    prediction: Prediction | None
-
-
-@dataclass(frozen=True)
-class HistoryPage:
-    """A page of history, newest first, and the cursor of the next page (None at the end)."""
-
-    entries: tuple[HistoryEntry, ...]
-    next_cursor: str | None
 
 
 class LocalPipeline:
@@ -71,6 +53,7 @@ class LocalPipeline:
         self.store = store
         self.classifier = classifier
         self.layout = layout or KeyLayout()
+        self.results = Results(store, self.layout)
         self.limits = limits or ImageLimits()
         self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dermascan")
@@ -109,20 +92,10 @@ class LocalPipeline:
         Raises:
             InvalidImage: the file is empty or over the byte limit (nothing is stored).
         """
-        if not data:
-            raise InvalidImage("empty", "The file is empty.")
-        if len(data) > self.limits.max_bytes:
-            raise InvalidImage(
-                "too_large",
-                f"The file is {len(data) / 2**20:.1f} MB; "
-                f"the limit is {self.limits.max_bytes / 2**20:.1f} MB.",
-            )
-        extension = EXTENSIONS.get(sniff_format(data) or "", "bin")
-        prediction_id = new_id()
-        key = self.layout.upload_key(owner, prediction_id, extension)
-        self.store.put(key, data, _CONTENT_TYPES.get(extension, "application/octet-stream"))
-        self._enqueue(prediction_id, key)
-        return prediction_id
+        upload = new_upload(data, owner, layout=self.layout, limits=self.limits)
+        self.store.put(upload.key, data, upload.content_type)
+        self._enqueue(upload.id, upload.key)
+        return upload.id
 
     def result(self, prediction_id: str, owner: str = LOCAL_OWNER) -> Prediction | None:
         """The record of an upload, or None while it is pending.
@@ -130,11 +103,7 @@ class LocalPipeline:
         Raises:
             InvalidKey: ``prediction_id`` is not an id.
         """
-        try:
-            data = self.store.get(self.layout.prediction_key(owner, check_id(prediction_id)))
-        except ObjectNotFound:
-            return None
-        return Prediction.from_json(data)
+        return self.results.get(owner, prediction_id)
 
     def wait(
         self, prediction_id: str, owner: str = LOCAL_OWNER, timeout: float = 300
@@ -159,28 +128,15 @@ class LocalPipeline:
         record = self.result(prediction_id, owner)
         if record is not None:
             return record
-        if self._upload_key(prediction_id, owner) is None:
+        if self.results.upload_key(owner, prediction_id) is None:
             raise LookupError(f"no upload with id {prediction_id}")
         raise ResultTimeout(f"{prediction_id} is pending but not being processed; resume it")
 
     def history(
         self, owner: str = LOCAL_OWNER, limit: int = 50, cursor: str | None = None
     ) -> HistoryPage:
-        """One page of an owner's uploads, newest first, with their records.
-
-        Reads one listing and at most ``limit`` records, however long the history is.
-        """
-        page = self.store.list_keys(self.layout.owner_uploads(owner), limit, cursor)
-        entries = []
-        for key in page.keys:
-            try:
-                prediction_id = self.layout.parse_upload_key(key).id
-            except InvalidKey:
-                continue  # not written by dermascan; nothing to show
-            record = self.result(prediction_id, owner)
-            status = "pending" if record is None else record.status
-            entries.append(HistoryEntry(id=prediction_id, status=status, prediction=record))
-        return HistoryPage(entries=tuple(entries), next_cursor=page.next_cursor)
+        """One page of an owner's uploads, newest first, with their records (``Results.page``)."""
+        return self.results.page(owner, limit, cursor)
 
     def resume_pending(self, owner: str = LOCAL_OWNER, scan_limit: int = 1000) -> list[str]:
         """Queue again the newest uploads (up to ``scan_limit``) that have no record yet.
@@ -236,8 +192,3 @@ class LocalPipeline:
             with self._lock:
                 if self._running.get(prediction_id) is future:
                     del self._running[prediction_id]
-
-    def _upload_key(self, prediction_id: str, owner: str) -> str | None:
-        prefix = f"{self.layout.owner_uploads(owner)}{check_id(prediction_id)}."
-        page = self.store.list_keys(prefix, 1)
-        return page.keys[0] if page.keys else None

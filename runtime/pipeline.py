@@ -9,8 +9,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from runtime.classifiers import Classifier, InferenceRejected
-from runtime.images import ImageLimits, InvalidImage, PreparedImage, prepare
-from runtime.records import ErrorInfo, ImageInfo, KeyLayout, Prediction, Timings
+from runtime.images import (
+    EXTENSIONS,
+    ImageLimits,
+    InvalidImage,
+    PreparedImage,
+    prepare,
+    sniff_format,
+    too_large,
+)
+from runtime.records import ErrorInfo, ImageInfo, KeyLayout, Prediction, Timings, new_id
 from runtime.stores import ObjectNotFound, ObjectTooLarge, Store
 
 Clock = Callable[[], datetime]
@@ -19,6 +27,37 @@ Clock = Callable[[], datetime]
 def utc_now() -> datetime:
     """The current time in UTC."""
     return datetime.now(UTC)
+
+
+_CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+
+
+@dataclass(frozen=True)
+class NewUpload:
+    """Where a new upload is to be stored, under an opaque id and never the user's file name."""
+
+    id: str
+    key: str
+    content_type: str
+
+
+def new_upload(data: bytes, owner: str, *, layout: KeyLayout, limits: ImageLimits) -> NewUpload:
+    """Name a new upload. Files that are not images are named too: their record says why.
+
+    Raises:
+        InvalidImage: the file is empty or over the byte limit; it should not be stored.
+    """
+    if not data:
+        raise InvalidImage("empty", "The file is empty.")
+    if len(data) > limits.max_bytes:
+        raise too_large(len(data), limits.max_bytes)
+    extension = EXTENSIONS.get(sniff_format(data) or "", "bin")
+    prediction_id = new_id()
+    return NewUpload(
+        id=prediction_id,
+        key=layout.upload_key(owner, prediction_id, extension),
+        content_type=_CONTENT_TYPES.get(extension, "application/octet-stream"),
+    )
 
 
 @dataclass(frozen=True)
@@ -140,15 +179,8 @@ def process_upload(
     try:
         data = store.get(key, max_bytes=limits.max_bytes)
     except ObjectTooLarge as exc:
-        record = _failed(
-            identity,
-            classifier,
-            "too_large",
-            f"The file is {exc.size / 2**20:.1f} MB; the limit is {exc.limit / 2**20:.1f} MB.",
-            None,
-            started,
-            clock,
-        )
+        refusal = too_large(exc.size, exc.limit)
+        record = _failed(identity, classifier, refusal.code, str(refusal), None, started, clock)
     except ObjectNotFound:
         record = _failed(
             identity,

@@ -96,6 +96,12 @@ def check_id(prediction_id: str) -> str:
     return prediction_id
 
 
+def id_time(prediction_id: str) -> datetime:
+    """When an id was made (to the millisecond; for an upload named by another tool, its time)."""
+    millis = _ID_CLOCK_SPAN - 1 - int(check_id(prediction_id)[:13])
+    return datetime.fromtimestamp(millis / 1000, UTC)
+
+
 def check_owner(owner: str) -> str:
     """Return ``owner`` if it is a safe slug (lower-case letters, digits, ``-``, ``_``; 1-63)."""
     if not _OWNER_PATTERN.fullmatch(owner):

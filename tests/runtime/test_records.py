@@ -23,6 +23,8 @@ from runtime.records import (
     Timings,
     UnsupportedSchema,
     check_id,
+    derived_id,
+    id_time,
     new_id,
     owner_for_identity,
 )
@@ -63,6 +65,11 @@ def test_ids_sort_newest_first_for_any_times(millis: list[int]) -> None:
     ids = [new_id(t) for t in times]
     newest_first = [i for _, i in sorted(zip(times, ids, strict=True), reverse=True)]
     assert sorted(ids) == newest_first
+
+
+def test_an_id_tells_when_it_was_made() -> None:
+    assert id_time(new_id(WHEN)) == WHEN
+    assert id_time(derived_id("uploads/local/x.jpg", WHEN)) == WHEN
 
 
 def test_ids_of_the_same_millisecond_are_unique() -> None:

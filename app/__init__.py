@@ -1,0 +1,1 @@
+"""dermascan's Streamlit app: pages in app_pages/, data access in backend.py."""

@@ -1,0 +1,56 @@
+"""Prediction: one result in full, with its provenance. Bookmarkable as ``prediction?id=...``."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app import widgets
+from app.backend import active_session
+from runtime.records import InvalidKey
+
+backend, owner = active_session()
+st.header("Prediction")
+
+prediction_id = st.query_params.get("id") or st.session_state.get("last_id")
+if not prediction_id:
+    st.info("Open a result from History, or classify an image first.")
+    st.page_link("app_pages/history.py", label="History", icon=":material/history:")
+    st.stop()
+
+try:
+    prediction = backend.result(owner, prediction_id)
+except InvalidKey:
+    prediction = None  # a malformed id is just another id that does not exist
+if prediction is None:
+    try:
+        pending = backend.image(owner, prediction_id) is not None
+    except InvalidKey:
+        pending = False
+    if pending:
+        st.info("This image is still being classified. Reload the page in a moment.")
+    else:
+        st.warning(f"No result with the id {prediction_id!r} was found.")
+    st.stop()
+
+left, right = st.columns([1, 2])
+with left:
+    original = backend.image(owner, prediction.id) if prediction.status == "ok" else None
+    picture = original or backend.thumbnail(owner, prediction.id)
+    if picture:
+        st.image(picture, caption="The uploaded image")
+with right:
+    widgets.verdict(prediction)
+
+if prediction.status == "ok":
+    st.subheader("All seven scores")
+    widgets.score_chart(prediction)
+    widgets.score_table(prediction)
+
+st.subheader("Provenance")
+widgets.provenance(prediction)
+st.download_button(
+    "Download the record (JSON)",
+    prediction.to_json(),
+    file_name=f"dermascan-{prediction.id}.json",
+    mime="application/json",
+)

@@ -1,0 +1,47 @@
+"""The app's frame: navigation over app_pages/, and what every page shows above its content."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from app.backend import BackendConfigError, current_owner, shared_backend, sign_in_configured
+from app.widgets import DISCLAIMER
+
+# A bundled favicon: a Material icon here would be fetched from Google's font servers.
+st.set_page_config(page_title="dermascan", page_icon=str(Path(__file__).with_name("favicon.png")))
+
+page = st.navigation(
+    [
+        st.Page(
+            "app_pages/classify.py", title="Classify", icon=":material/add_a_photo:", default=True
+        ),
+        st.Page("app_pages/history.py", title="History", icon=":material/history:"),
+        st.Page("app_pages/prediction.py", title="Prediction", icon=":material/insights:"),
+        st.Page("app_pages/about.py", title="About", icon=":material/info:"),
+    ],
+    position="top",
+)
+
+try:
+    backend = shared_backend()
+except BackendConfigError as exc:
+    st.error(f"dermascan is not configured: {exc}")
+    st.stop()
+
+st.caption(f"dermascan · skin-lesion triage support · data: **{backend.label}**")
+st.info(DISCLAIMER, icon=":material/medical_information:")
+
+if sign_in_configured():
+    if current_owner(backend) is None:
+        st.write("Sign in to classify images and see your own history.")
+        st.button("Sign in", on_click=st.login, type="primary")
+        if page.title != "About":
+            st.stop()
+    else:
+        with st.sidebar:
+            st.write(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
+            st.button("Sign out", on_click=st.logout)
+
+page.run()

@@ -1,0 +1,180 @@
+"""The app on the AWS backend: a moto server, and a worker running runtime.handler on the queue."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import socket
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+from moto.server import ThreadedMotoServer
+
+from app.backend import shared_backend
+from tests.app.conftest import new_app
+from tests.app.test_local_app import classify_upload, scores_table, texts
+from tests.aws import REGION, container_answer
+
+BUCKET = "dermascan-app-test"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def moto_server(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{server._server.server_port}"  # type: ignore[union-attr]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)  # every boto3 client, app and handler alike
+    requests.post(f"{url}/moto-api/reset", timeout=5).raise_for_status()  # state is global
+    yield url
+    requests.post(f"{url}/moto-api/reset", timeout=5).raise_for_status()
+    server.stop()
+
+
+@pytest.fixture
+def stack(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The bucket, queue and notification of a deployed stack, and the app pointed at it."""
+    s3 = boto3.client("s3", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    queue_url = sqs.create_queue(QueueName="uploads")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    s3.put_bucket_notification_configuration(
+        Bucket=BUCKET,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                }
+            ]
+        },
+    )
+    for name, value in {
+        "DERMASCAN_BACKEND": "aws",
+        "DERMASCAN_BUCKET": BUCKET,
+        "DERMASCAN_STACK": "test",
+        "BUCKET_NAME": BUCKET,
+        "ENDPOINT_NAME": "dermascan-endpoint",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "dermascan",
+    }.items():
+        monkeypatch.setenv(name, value)
+    shared_backend.clear()
+    yield queue_url
+    shared_backend.clear()
+
+
+class QueueWorker(threading.Thread):
+    """Plays Lambda's SQS event source: receive a batch, invoke the handler, delete what passed."""
+
+    def __init__(self, queue_url: str, arn: str) -> None:
+        super().__init__(daemon=True)
+        self.queue_url = queue_url
+        self.arn = arn
+        self.stopping = threading.Event()
+        self.errors: list[Exception] = []
+        sys.modules.pop("runtime.handler", None)
+        self.handler = importlib.import_module("runtime.handler")
+        self.sqs = boto3.client("sqs", region_name=REGION)
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                self.poll()
+        except Exception as exc:  # noqa: BLE001 - reported by the test, not lost in a thread
+            self.errors.append(exc)
+
+    def poll(self) -> None:
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        if not messages:
+            return
+        event = {"Records": [self.record(m) for m in messages]}
+        result: dict[str, Any] = self.handler.handler(event, _Context())
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def record(self, message: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": {},
+            "messageAttributes": {},
+            "md5OfBody": message["MD5OfBody"],
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.arn,
+            "awsRegion": REGION,
+        }
+
+
+class _Context:
+    function_name = "dermascan-classify"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:dermascan-classify"
+    aws_request_id = "test"
+
+
+@pytest.fixture
+def worker(stack: str, moto_server: str) -> Iterator[QueueWorker]:
+    response = requests.post(
+        f"{moto_server}/moto-api/static/sagemaker/endpoint-results",
+        json={"region": REGION, "results": [{"Body": json.dumps(container_answer())}] * 3},
+        timeout=5,
+    )
+    response.raise_for_status()
+    arn = f"arn:aws:sqs:{REGION}:123456789012:uploads"
+    running = QueueWorker(stack, arn)
+    running.start()
+    yield running
+    running.stopping.set()
+    running.join(timeout=10)
+    assert not running.errors, running.errors
+
+
+def test_submit_then_the_lambdas_record_appears_and_is_shown(
+    worker: QueueWorker, sample_paths: dict[str, Path]
+) -> None:
+    at = classify_upload(new_app(), "lesion.jpg", sample_paths["mel"].read_bytes())
+    assert "data: **AWS test**" in texts(at)
+    scores = scores_table(at)
+    assert len(scores) == 7
+    assert sum(scores.values()) == pytest.approx(1.0)
+    assert any(h.value.startswith("Benign keratosis-like lesion (bkl)") for h in at.subheader)
+
+    at.switch_page("app_pages/history.py").run()
+    (table,) = at.dataframe
+    assert list(table.value["Status"]) == ["ok"]
+
+
+def test_a_record_that_never_arrives_ends_in_the_timeout_message(
+    stack: str, monkeypatch: pytest.MonkeyPatch, sample_paths: dict[str, Path]
+) -> None:
+    monkeypatch.setenv("DERMASCAN_RESULT_TIMEOUT", "1")  # and no worker: nothing will answer
+    at = classify_upload(new_app(), "lesion.jpg", sample_paths["nv"].read_bytes())
+    assert "No result after 1 seconds" in texts(at)
+    assert "cold start" in texts(at)
+
+    at.switch_page("app_pages/history.py").run()
+    (table,) = at.dataframe
+    assert list(table.value["Status"]) == ["pending"]  # the upload is safe, and listed

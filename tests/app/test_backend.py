@@ -1,0 +1,238 @@
+"""app.backend: bounded history pages, owner isolation, filters, and configuration."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from app.backend import (
+    AwsBackend,
+    BackendConfigError,
+    HistoryFilter,
+    LocalBackend,
+    backend_from_env,
+    history,
+)
+from runtime.local import LocalPipeline, ResultTimeout
+from runtime.records import ErrorInfo, ImageInfo, KeyLayout, Prediction, Timings, new_id
+from runtime.results import HistoryEntry
+from runtime.stores import LocalStore, Page, S3Store, Store
+from tests.aws import REGION
+from tests.fakes import FAKE_MODEL, FakeClassifier, scores_with_top
+
+LAYOUT = KeyLayout()
+START = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class CountingStore:
+    """Passes every call to a store and counts reads and listings."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.gets = 0
+        self.listings = 0
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self.inner.put(key, data, content_type)
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        return self.inner.put_if_absent(key, data, content_type)
+
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        self.gets += 1
+        return self.inner.get(key, max_bytes)
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(key)
+
+    def list_keys(self, prefix: str, limit: int, cursor: str | None = None) -> Page:
+        self.listings += 1
+        return self.inner.list_keys(prefix, limit, cursor)
+
+
+def record(prediction_id: str, owner: str, top: str = "nv", error: bool = False) -> Prediction:
+    upload_key = LAYOUT.upload_key(owner, prediction_id, "jpg")
+    common = {
+        "id": prediction_id,
+        "owner": owner,
+        "upload_key": upload_key,
+        "model": FAKE_MODEL,
+        "timings_ms": Timings(1.0, 2.0, 3.0),
+        "created_at": START,
+    }
+    if error:
+        return Prediction.failed(
+            error=ErrorInfo("corrupt", "damaged"),
+            image=None,
+            **common,  # type: ignore[arg-type]
+        )
+    return Prediction.ok(
+        scores=scores_with_top(top),
+        image=ImageInfo(sha256="0" * 64, bytes=10),
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def fill(store: Store, count: int, owner: str = "local") -> list[str]:
+    """``count`` uploads with records, oldest first; returns their ids."""
+    ids = []
+    for n in range(count):
+        prediction_id = new_id(START + timedelta(seconds=n))
+        top = "mel" if n % 10 == 0 else "nv"
+        store.put(LAYOUT.upload_key(owner, prediction_id, "jpg"), b"jpeg", "image/jpeg")
+        store.put(
+            LAYOUT.prediction_key(owner, prediction_id),
+            record(prediction_id, owner, top, error=n % 25 == 0).to_json().encode(),
+            "application/json",
+        )
+        ids.append(prediction_id)
+    return ids
+
+
+@pytest.fixture(scope="module", params=["local", "s3"])
+def big_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Store, list[str]]]:
+    """2,500 records, made once per module: the tests using it only read."""
+    if request.param == "local":
+        store = LocalStore(tmp_path_factory.mktemp("history"))
+        yield store, fill(store, 2500)
+        return
+    with pytest.MonkeyPatch.context() as env, mock_aws():
+        for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            env.setenv(name, "testing")
+        client = boto3.client("s3", region_name=REGION)
+        client.create_bucket(
+            Bucket="history", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+        )
+        s3_store = S3Store(client, "history")
+        yield s3_store, fill(s3_store, 2500)
+
+
+def test_history_pages_through_2500_records_reading_only_each_page(
+    big_store: tuple[Store, list[str]],
+) -> None:
+    store, ids = big_store
+    counting = CountingStore(store)
+    backend = AwsBackend(counting)  # reads as the app does; nothing here is AWS-specific
+
+    first = history(backend, "local", limit=50)
+    assert [e.id for e in first.entries] == ids[::-1][:50]
+    assert (counting.listings, counting.gets) == (1, 50)
+
+    second = history(backend, "local", limit=50, cursor=first.next_cursor)
+    assert [e.id for e in second.entries] == ids[::-1][50:100]
+    assert not {e.id for e in first.entries} & {e.id for e in second.entries}
+    assert (counting.listings, counting.gets) == (2, 100)
+
+
+def test_filtered_history_reads_a_bounded_number_of_records(
+    big_store: tuple[Store, list[str]],
+) -> None:
+    store, _ = big_store
+    counting = CountingStore(store)
+    backend = AwsBackend(counting)
+    melanomas = history(
+        backend, "local", limit=20, filters=HistoryFilter(classes=frozenset({"mel"}))
+    )
+    assert len(melanomas.entries) == 20
+    assert all(e.prediction and e.prediction.top == "mel" for e in melanomas.entries)
+    assert counting.gets <= 500  # the scan limit, not the 2,500 records
+
+    errors = history(backend, "local", limit=10, filters=HistoryFilter(errors_only=True))
+    assert [e.status for e in errors.entries] == ["error"] * 10
+
+
+def test_a_scan_that_finds_too_few_matches_stops_and_can_continue(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    fill(store, 120)
+    backend = AwsBackend(store)
+    page = history(
+        backend,
+        "local",
+        limit=50,
+        filters=HistoryFilter(classes=frozenset({"vasc"})),
+        scan_limit=60,
+    )
+    assert page.entries == ()
+    assert page.scanned == 60
+    assert page.next_cursor is not None
+
+
+@pytest.mark.parametrize(
+    ("filters", "shown"),
+    [
+        (HistoryFilter(), {"ok-mel", "ok-nv", "error", "pending"}),
+        (HistoryFilter(malignant_only=True), {"ok-mel"}),
+        (HistoryFilter(classes=frozenset({"nv"})), {"ok-nv"}),
+        (HistoryFilter(errors_only=True), {"error"}),
+        (HistoryFilter(classes=frozenset({"nv"}), malignant_only=True), set()),
+    ],
+)
+def test_filters(filters: HistoryFilter, shown: set[str]) -> None:
+    i = new_id()
+    entries = {
+        "ok-mel": HistoryEntry(i, "ok", record(i, "local", "mel")),
+        "ok-nv": HistoryEntry(i, "ok", record(i, "local", "nv")),
+        "error": HistoryEntry(i, "error", record(i, "local", error=True)),
+        "pending": HistoryEntry(i, "pending", None),
+    }
+    assert {name for name, entry in entries.items() if filters.matches(entry)} == shown
+
+
+def test_one_owner_cannot_read_anothers_records(tmp_path: Path, sample_jpeg: bytes) -> None:
+    pipeline = LocalPipeline(LocalStore(tmp_path), FakeClassifier())
+    backend = LocalBackend(pipeline)
+    try:
+        alice, bob = "u-alice", "u-bob"
+        alices = backend.submit(alice, sample_jpeg, "mole.jpg")
+        assert backend.wait(alice, alices).status == "ok"
+
+        assert backend.result(bob, alices) is None
+        assert backend.image(bob, alices) is None
+        assert backend.thumbnail(bob, alices) is None
+        assert history(backend, bob).entries == ()
+        assert [e.id for e in history(backend, alice).entries] == [alices]
+    finally:
+        pipeline.close()
+
+
+def test_aws_wait_ends_in_a_message_about_cold_starts(tmp_path: Path) -> None:
+    backend = AwsBackend(LocalStore(tmp_path), timeout=0.3, first_poll=0.05)
+    prediction_id = backend.submit("shared", b"\xff\xd8\xff jpeg", "x.jpg")
+    with pytest.raises(ResultTimeout, match="cold start") as waited:
+        backend.wait("shared", prediction_id)
+    assert "History" in str(waited.value)
+
+
+def test_aws_uploads_are_keyed_by_id_never_by_file_name(tmp_path: Path, sample_jpeg: bytes) -> None:
+    store = LocalStore(tmp_path)
+    prediction_id = AwsBackend(store).submit("shared", sample_jpeg, "Jane Doe left arm.jpg")
+    assert store.list_keys("uploads/", 10).keys == (f"uploads/shared/{prediction_id}.jpg",)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"DERMASCAN_BACKEND": "aws"}, "DERMASCAN_BUCKET"),
+        ({"DERMASCAN_BACKEND": "cloud"}, "'local' or 'aws'"),
+        ({"DERMASCAN_RESULT_TIMEOUT": "soon"}, "DERMASCAN_RESULT_TIMEOUT"),
+    ],
+)
+def test_a_wrong_environment_says_what_to_set(env: dict[str, str], message: str) -> None:
+    with pytest.raises(BackendConfigError, match=message):
+        backend_from_env(env)
+
+
+def test_the_aws_backend_from_the_stacks_environment(mocked_aws: None) -> None:
+    backend = backend_from_env(
+        {"DERMASCAN_BACKEND": "aws", "DERMASCAN_BUCKET": "b", "DERMASCAN_STACK": "prod"}
+    )
+    assert isinstance(backend, AwsBackend)
+    assert backend.label == "AWS prod"
+    assert backend.default_owner == "shared"
