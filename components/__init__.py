@@ -1,0 +1,1 @@
+"""dermascan's infrastructure: one Pulumi ComponentResource per layer of the pipeline."""

@@ -1,0 +1,209 @@
+"""Policy documents as plain data: built and unit-tested without Pulumi, serialised by callers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+Statement = dict[str, Any]
+Document = dict[str, Any]
+
+
+def document(*statements: Statement) -> Document:
+    """An IAM policy document."""
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def allow(actions: Sequence[str], resources: Sequence[str], sid: str) -> Statement:
+    """An Allow statement (actions and resources sorted, so documents are stable)."""
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": sorted(resources)}
+
+
+def assume_role(service: str, account_id: str) -> Document:
+    """Trust policy letting one AWS service assume a role, for this account only."""
+    return document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": service},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }
+    )
+
+
+def tls_only_bucket_policy(bucket_arn: str, *extra: Statement) -> Document:
+    """Deny every request to the bucket that does not use TLS [S3.5]."""
+    return document(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        *extra,
+    )
+
+
+def access_log_delivery(log_bucket_arn: str, source_bucket_arn: str, account_id: str) -> Statement:
+    """Lets S3's logging service write access logs for one bucket of this account."""
+    return {
+        "Sid": "S3ServerAccessLogs",
+        "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": f"{log_bucket_arn}/*",
+        "Condition": {
+            "ArnLike": {"aws:SourceArn": source_bucket_arn},
+            "StringEquals": {"aws:SourceAccount": account_id},
+        },
+    }
+
+
+def queue_policy_for_bucket(queue_arn: str, bucket_arn: str, account_id: str) -> Document:
+    """Only S3, for this bucket of this account, may send to the queue."""
+    return document(
+        {
+            "Sid": "S3UploadNotifications",
+            "Effect": "Allow",
+            "Principal": {"Service": "s3.amazonaws.com"},
+            "Action": "sqs:SendMessage",
+            "Resource": queue_arn,
+            "Condition": {
+                "ArnEquals": {"aws:SourceArn": bucket_arn},
+                "StringEquals": {"aws:SourceAccount": account_id},
+            },
+        }
+    )
+
+
+def kms_key_policy(account_id: str, region: str) -> Document:
+    """The stack key's policy: the account administers it; named services may use it.
+
+    In a key policy ``Resource: "*"`` means this key. CloudWatch Logs may use it only for log
+    groups of this account; CloudWatch alarms and Budgets only to publish to encrypted topics.
+    """
+    root = f"arn:aws:iam::{account_id}:root"
+    return document(
+        {
+            "Sid": "AccountAdministers",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "CloudWatchLogsEncrypt",
+            "Effect": "Allow",
+            "Principal": {"Service": f"logs.{region}.amazonaws.com"},
+            "Action": [
+                "kms:Decrypt",
+                "kms:DescribeKey",
+                "kms:Encrypt",
+                "kms:GenerateDataKey*",
+                "kms:ReEncrypt*",
+            ],
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": (
+                        f"arn:aws:logs:{region}:{account_id}:log-group:*"
+                    )
+                }
+            },
+        },
+        {
+            "Sid": "AlarmsAndBudgetsPublishToEncryptedTopics",
+            "Effect": "Allow",
+            "Principal": {"Service": ["cloudwatch.amazonaws.com", "budgets.amazonaws.com"]},
+            "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        },
+    )
+
+
+def topic_policy(topic_arn: str, account_id: str) -> Document:
+    """CloudWatch alarms and Budgets of this account may publish to the alerts topic."""
+    return document(
+        {
+            "Sid": "AlarmsAndBudgetsPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": ["cloudwatch.amazonaws.com", "budgets.amazonaws.com"]},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }
+    )
+
+
+def function_policy(
+    *,
+    bucket_arn: str,
+    uploads_prefix: str,
+    result_prefixes: Sequence[str],
+    queue_arn: str,
+    endpoint_arn: str,
+    key_arn: str,
+    log_group_arn: str,
+) -> Document:
+    """What the Lambda function may do, and nothing more.
+
+    It reads uploads; reads and writes its own results (reading them keeps it idempotent under
+    at-least-once delivery); lists the bucket only so a missing key reads as 404, not 403.
+    X-Ray's two write actions have no resource-level permissions, hence their ``*``.
+    """
+    results = [f"{bucket_arn}/{prefix}*" for prefix in result_prefixes]
+    return document(
+        allow(
+            ["s3:GetObject"], [f"{bucket_arn}/{uploads_prefix}*", *results], "ReadUploadsAndResults"
+        ),
+        allow(["s3:PutObject"], results, "WriteResults"),
+        allow(["s3:ListBucket"], [bucket_arn], "MissingKeysAre404"),
+        allow(["sagemaker:InvokeEndpoint"], [endpoint_arn], "InvokeTheEndpoint"),
+        allow(
+            [
+                "sqs:ChangeMessageVisibility",
+                "sqs:DeleteMessage",
+                "sqs:GetQueueAttributes",
+                "sqs:ReceiveMessage",
+            ],
+            [queue_arn],
+            "ConsumeTheQueue",
+        ),
+        allow(["kms:Decrypt", "kms:GenerateDataKey"], [key_arn], "UseTheStackKey"),
+        allow(
+            ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"], "WriteOwnLogs"
+        ),
+        allow(["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"], "Tracing"),
+    )
+
+
+def model_policy(
+    *, region: str, account_id: str, key_arn: str, model_data_arn: str | None
+) -> Document:
+    """What SageMaker may do for the model: write its logs, use the key, read the weights.
+
+    No ECR statements: SageMaker pulls AWS's own Deep Learning Container images itself. A
+    private image would need ``ecr:GetAuthorizationToken`` (which cannot be scoped) and pull
+    rights on its repository.
+    """
+    statements = [
+        allow(
+            ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
+            [f"arn:aws:logs:{region}:{account_id}:log-group:/aws/sagemaker/Endpoints/*"],
+            "WriteEndpointLogs",
+        ),
+        allow(["kms:Decrypt"], [key_arn], "DecryptWithTheStackKey"),
+    ]
+    if model_data_arn:
+        statements.append(allow(["s3:GetObject"], [model_data_arn], "ReadModelWeights"))
+    return document(*statements)
+
+
+def s3_object_arn(url: str) -> str:
+    """``s3://bucket/key`` -> ``arn:aws:s3:::bucket/key``."""
+    if not url.startswith("s3://") or "/" not in url[5:]:
+        raise ValueError(f"expected s3://bucket/key, got {url!r}")
+    return "arn:aws:s3:::" + url[5:]

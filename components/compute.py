@@ -1,0 +1,184 @@
+"""Compute: the Lambda function that turns each upload notification into a prediction record."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components import _policies
+
+LAMBDA_RUNTIME = "python3.12"
+LAMBDA_ARCHITECTURE = "arm64"
+VISIBILITY_FACTOR = 6  # AWS's advice: the queue hides a message for 6x the function's timeout
+
+
+@dataclass(frozen=True)
+class ComputeArgs:
+    """The function's code, limits and wiring."""
+
+    account_id: str
+    function_zip: str
+    """Path of the zip holding ``runtime/`` (components.packaging.function_zip)."""
+    layer_zip: str
+    """Path of the dependency layer zip (components.packaging.layer_zip)."""
+    bucket_name: pulumi.Input[str]
+    bucket_arn: pulumi.Input[str]
+    queue_arn: pulumi.Input[str]
+    queue_visibility_timeout_seconds: int
+    kms_key_arn: pulumi.Input[str]
+    endpoint_name: pulumi.Input[str]
+    endpoint_arn: pulumi.Input[str]
+    model_id: str
+    model_revision: str
+    max_concurrency: int
+    """At most this many concurrent invocations: sized to what the endpoint serves at once."""
+    memory_mb: int = 1024
+    timeout_seconds: int = 120
+    batch_size: int = 5
+    batch_window_seconds: int = 1
+    log_retention_days: int = 30
+    max_image_bytes: int = 10 * 1024 * 1024
+    uploads_prefix: str = "uploads/"
+    result_prefixes: Sequence[str] = field(default=("predictions/", "thumbnails/"))
+
+    def __post_init__(self) -> None:
+        if self.queue_visibility_timeout_seconds < VISIBILITY_FACTOR * self.timeout_seconds:
+            raise ValueError(
+                "ComputeArgs.queue_visibility_timeout_seconds must be at least "
+                f"{VISIBILITY_FACTOR} x timeout_seconds "
+                f"({VISIBILITY_FACTOR * self.timeout_seconds}), "
+                f"got {self.queue_visibility_timeout_seconds}"
+            )
+        if not 2 <= self.max_concurrency <= 1000:
+            raise ValueError(
+                "ComputeArgs.max_concurrency must be 2-1000 (an SQS limit), "
+                f"got {self.max_concurrency}"
+            )
+        if not 1 <= self.timeout_seconds <= 900:
+            raise ValueError(
+                f"ComputeArgs.timeout_seconds must be 1-900, got {self.timeout_seconds}"
+            )
+        if not 128 <= self.memory_mb <= 10240:
+            raise ValueError(f"ComputeArgs.memory_mb must be 128-10240, got {self.memory_mb}")
+        if not 1 <= self.batch_size <= 10:
+            raise ValueError(f"ComputeArgs.batch_size must be 1-10, got {self.batch_size}")
+        if self.log_retention_days < 1:
+            raise ValueError(
+                f"ComputeArgs.log_retention_days must be positive, got {self.log_retention_days}"
+            )
+
+
+class Compute(pulumi.ComponentResource):
+    """The classify function, its layer, log group and role, fed by the upload queue."""
+
+    function: aws.lambda_.Function
+    log_group: aws.cloudwatch.LogGroup
+    role: aws.iam.Role
+
+    def __init__(
+        self, name: str, args: ComputeArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("dermascan:index:Compute", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        # Created by the stack, so retention and encryption are ours, not Lambda's defaults.
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name_prefix="/aws/lambda/dermascan-",
+            retention_in_days=args.log_retention_days,
+            kms_key_id=args.kms_key_arn,
+            opts=child,
+        )
+        self.role = aws.iam.Role(
+            f"{name}-role",
+            description="dermascan: the classify function runs with this role",
+            assume_role_policy=json.dumps(
+                _policies.assume_role("lambda.amazonaws.com", args.account_id)
+            ),
+            opts=child,
+        )
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-role-policy",
+            role=self.role.id,
+            policy=pulumi.Output.all(
+                args.bucket_arn,
+                args.queue_arn,
+                args.endpoint_arn,
+                args.kms_key_arn,
+                self.log_group.arn,
+            ).apply(
+                lambda arns: json.dumps(
+                    _policies.function_policy(
+                        bucket_arn=arns[0],
+                        uploads_prefix=args.uploads_prefix,
+                        result_prefixes=args.result_prefixes,
+                        queue_arn=arns[1],
+                        endpoint_arn=arns[2],
+                        key_arn=arns[3],
+                        log_group_arn=arns[4],
+                    )
+                )
+            ),
+            opts=child,
+        )
+        layer = aws.lambda_.LayerVersion(
+            f"{name}-dependencies",
+            layer_name=f"{name}-dependencies",
+            code=pulumi.FileArchive(args.layer_zip),
+            compatible_runtimes=[LAMBDA_RUNTIME],
+            compatible_architectures=[LAMBDA_ARCHITECTURE],
+            description="dermascan runtime dependencies (requirements-lambda.txt)",
+            opts=child,
+        )
+        prefixes = dict(
+            zip(("PREDICTIONS_PREFIX", "THUMBNAILS_PREFIX"), args.result_prefixes, strict=True)
+        )
+        self.function = aws.lambda_.Function(
+            f"{name}-classify",
+            runtime=LAMBDA_RUNTIME,
+            architectures=[LAMBDA_ARCHITECTURE],
+            handler="runtime.handler.handler",
+            code=pulumi.FileArchive(args.function_zip),
+            layers=[layer.arn],
+            role=self.role.arn,
+            memory_size=args.memory_mb,
+            timeout=args.timeout_seconds,
+            tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(
+                log_format="JSON", log_group=self.log_group.name
+            ),
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={
+                    "BUCKET_NAME": args.bucket_name,
+                    "ENDPOINT_NAME": args.endpoint_name,
+                    "MODEL_ID": args.model_id,
+                    "MODEL_REVISION": args.model_revision,
+                    "UPLOADS_PREFIX": args.uploads_prefix,
+                    **prefixes,
+                    "MAX_IMAGE_BYTES": str(args.max_image_bytes),
+                    "POWERTOOLS_SERVICE_NAME": "dermascan",
+                    "POWERTOOLS_METRICS_NAMESPACE": "dermascan",
+                }
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+        aws.lambda_.EventSourceMapping(
+            f"{name}-uploads",
+            event_source_arn=args.queue_arn,
+            function_name=self.function.arn,
+            batch_size=args.batch_size,
+            maximum_batching_window_in_seconds=args.batch_window_seconds,
+            # A failed upload is retried alone; the rest of the batch is acknowledged.
+            function_response_types=["ReportBatchItemFailures"],
+            scaling_config=aws.lambda_.EventSourceMappingScalingConfigArgs(
+                maximum_concurrency=args.max_concurrency
+            ),
+            opts=child,
+        )
+        self.register_outputs(
+            {"function_name": self.function.name, "log_group": self.log_group.name}
+        )

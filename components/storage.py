@@ -1,0 +1,287 @@
+"""Storage: the stack's KMS key, the image bucket (and its log bucket), the upload queue and DLQ."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components import _policies
+
+# Upload suffixes that trigger processing (S3 matches suffixes case-sensitively).
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".JPG", ".JPEG", ".PNG", ".WEBP")
+
+
+@dataclass(frozen=True)
+class StorageArgs:
+    """How long things are kept, and the queue's timing."""
+
+    account_id: str
+    region: str
+    upload_retention_days: int = 30
+    """Uploads, records and thumbnails expire after this many days: health images are not kept
+    forever by accident."""
+    noncurrent_version_days: int = 7
+    access_log_retention_days: int = 90
+    queue_visibility_timeout_seconds: int = 720
+    """At least 6x the function's timeout (Compute checks it)."""
+    queue_retention_seconds: int = 4 * 24 * 3600
+    dlq_retention_seconds: int = 14 * 24 * 3600
+    max_receive_count: int = 5
+    uploads_prefix: str = "uploads/"
+    result_prefixes: Sequence[str] = field(default=("predictions/", "thumbnails/"))
+    force_destroy: bool = False
+    """Let `pulumi destroy` delete non-empty buckets. Off: data outlives a mistaken destroy."""
+
+    def __post_init__(self) -> None:
+        for name in (
+            "upload_retention_days",
+            "noncurrent_version_days",
+            "access_log_retention_days",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(
+                    f"StorageArgs.{name} must be at least 1, got {getattr(self, name)}"
+                )
+        if self.max_receive_count < 5:
+            raise ValueError(
+                f"StorageArgs.max_receive_count must be at least 5, got {self.max_receive_count}"
+            )
+        if self.dlq_retention_seconds <= self.queue_retention_seconds:
+            raise ValueError(
+                "StorageArgs.dlq_retention_seconds must exceed queue_retention_seconds, so a "
+                "dead letter outlives its original"
+            )
+        if self.dlq_retention_seconds > 14 * 24 * 3600:
+            raise ValueError("StorageArgs.dlq_retention_seconds is at most 14 days (SQS limit)")
+        for prefix in (self.uploads_prefix, *self.result_prefixes):
+            if not prefix.endswith("/"):
+                raise ValueError(f"StorageArgs prefixes must end in '/', got {prefix!r}")
+            if prefix != self.uploads_prefix and prefix.startswith(self.uploads_prefix):
+                raise ValueError(f"result prefix {prefix!r} is inside the uploads prefix")
+
+
+class Storage(pulumi.ComponentResource):
+    """Where uploads and results live, and the queue that announces new uploads."""
+
+    key: aws.kms.Key
+    bucket: aws.s3.Bucket
+    log_bucket: aws.s3.Bucket
+    queue: aws.sqs.Queue
+    dead_letter_queue: aws.sqs.Queue
+
+    def __init__(
+        self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("dermascan:index:Storage", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.key = aws.kms.Key(
+            f"{name}-key",
+            description="dermascan: uploads, results, logs and alerts",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=json.dumps(_policies.kms_key_policy(args.account_id, args.region)),
+            opts=child,
+        )
+        aws.kms.Alias(
+            f"{name}-key-alias",
+            name_prefix="alias/dermascan-",
+            target_key_id=self.key.key_id,
+            opts=child,
+        )
+
+        self.log_bucket = aws.s3.Bucket(
+            f"{name}-access-logs", force_destroy=args.force_destroy, opts=child
+        )
+        self.bucket = aws.s3.Bucket(f"{name}-images", force_destroy=args.force_destroy, opts=child)
+
+        # Server access logs cannot be delivered to an SSE-KMS bucket, so the log bucket alone
+        # uses SSE-S3; everything else in it is locked down like the image bucket.
+        self._lock_down(f"{name}-access-logs", self.log_bucket, kms_key=None)
+        self._lock_down(f"{name}-images", self.bucket, kms_key=self.key)
+        aws.s3.BucketPolicy(
+            f"{name}-access-logs-policy",
+            bucket=self.log_bucket.id,
+            policy=pulumi.Output.all(self.log_bucket.arn, self.bucket.arn).apply(
+                lambda arns: json.dumps(
+                    _policies.tls_only_bucket_policy(
+                        arns[0], _policies.access_log_delivery(arns[0], arns[1], args.account_id)
+                    )
+                )
+            ),
+            opts=child,
+        )
+        images_policy = aws.s3.BucketPolicy(
+            f"{name}-images-policy",
+            bucket=self.bucket.id,
+            policy=self.bucket.arn.apply(
+                lambda arn: json.dumps(_policies.tls_only_bucket_policy(arn))
+            ),
+            opts=child,
+        )
+        aws.s3.BucketLogging(
+            f"{name}-images-logging",
+            bucket=self.bucket.id,
+            target_bucket=self.log_bucket.id,
+            target_prefix="s3-access/",
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-access-logs-lifecycle",
+            bucket=self.log_bucket.id,
+            rules=[
+                _expire(
+                    "access-logs", "", args.access_log_retention_days, args.noncurrent_version_days
+                )
+            ],
+            opts=child,
+        )
+        aws.s3.BucketLifecycleConfiguration(
+            f"{name}-images-lifecycle",
+            bucket=self.bucket.id,
+            rules=[
+                _expire(
+                    prefix.rstrip("/"),
+                    prefix,
+                    args.upload_retention_days,
+                    args.noncurrent_version_days,
+                )
+                for prefix in (args.uploads_prefix, *args.result_prefixes)
+            ],
+            opts=child,
+        )
+
+        # SSE-SQS: S3 can send to it (the AWS-managed alias/aws/sqs key it could not use).
+        self.dead_letter_queue = aws.sqs.Queue(
+            f"{name}-uploads-dlq",
+            message_retention_seconds=args.dlq_retention_seconds,
+            sqs_managed_sse_enabled=True,
+            opts=child,
+        )
+        self.queue = aws.sqs.Queue(
+            f"{name}-uploads",
+            visibility_timeout_seconds=args.queue_visibility_timeout_seconds,
+            message_retention_seconds=args.queue_retention_seconds,
+            sqs_managed_sse_enabled=True,
+            redrive_policy=pulumi.Output.json_dumps(
+                {
+                    "deadLetterTargetArn": self.dead_letter_queue.arn,
+                    "maxReceiveCount": args.max_receive_count,
+                }
+            ),
+            opts=child,
+        )
+        aws.sqs.RedriveAllowPolicy(
+            f"{name}-uploads-dlq-redrive-allow",
+            queue_url=self.dead_letter_queue.url,
+            redrive_allow_policy=pulumi.Output.json_dumps(
+                {"redrivePermission": "byQueue", "sourceQueueArns": [self.queue.arn]}
+            ),
+            opts=child,
+        )
+        queue_policy = aws.sqs.QueuePolicy(
+            f"{name}-uploads-policy",
+            queue_url=self.queue.url,
+            policy=pulumi.Output.all(self.queue.arn, self.bucket.arn).apply(
+                lambda arns: json.dumps(
+                    _policies.queue_policy_for_bucket(arns[0], arns[1], args.account_id)
+                )
+            ),
+            opts=child,
+        )
+        # Only new objects under uploads/ with an image suffix: results are written elsewhere,
+        # so processing can never trigger itself.
+        aws.s3.BucketNotification(
+            f"{name}-uploads-notification",
+            bucket=self.bucket.id,
+            queues=[
+                aws.s3.BucketNotificationQueueArgs(
+                    id=f"uploads{suffix}",
+                    queue_arn=self.queue.arn,
+                    events=["s3:ObjectCreated:*"],
+                    filter_prefix=args.uploads_prefix,
+                    filter_suffix=suffix,
+                )
+                for suffix in IMAGE_SUFFIXES
+            ],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy, images_policy]),
+        )
+
+        self.register_outputs(
+            {
+                "bucket": self.bucket.bucket,
+                "key_arn": self.key.arn,
+                "queue_arn": self.queue.arn,
+                "dead_letter_queue_arn": self.dead_letter_queue.arn,
+            }
+        )
+
+    def _lock_down(self, name: str, bucket: aws.s3.Bucket, kms_key: aws.kms.Key | None) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        aws.s3.BucketPublicAccessBlock(
+            f"{name}-public-access-block",
+            bucket=bucket.id,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+            opts=child,
+        )
+        aws.s3.BucketOwnershipControls(
+            f"{name}-ownership",
+            bucket=bucket.id,
+            rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
+            opts=child,
+        )
+        aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=bucket.id,
+            versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
+                status="Enabled"
+            ),
+            opts=child,
+        )
+        by_default = (
+            aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
+        )
+        default = (
+            by_default(sse_algorithm="aws:kms", kms_master_key_id=kms_key.arn)
+            if kms_key is not None
+            else by_default(sse_algorithm="AES256")
+        )
+        aws.s3.BucketServerSideEncryptionConfiguration(
+            f"{name}-encryption",
+            bucket=bucket.id,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=default,
+                    bucket_key_enabled=kms_key is not None,
+                )
+            ],
+            opts=child,
+        )
+
+
+def _expire(
+    rule_id: str, prefix: str, days: int, noncurrent_days: int
+) -> aws.s3.BucketLifecycleConfigurationRuleArgs:
+    return aws.s3.BucketLifecycleConfigurationRuleArgs(
+        id=f"expire-{rule_id}",
+        status="Enabled",
+        filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=prefix),
+        expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=days),
+        noncurrent_version_expiration=(
+            aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                noncurrent_days=noncurrent_days
+            )
+        ),
+        abort_incomplete_multipart_upload=(
+            aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
+                days_after_initiation=1
+            )
+        ),
+    )

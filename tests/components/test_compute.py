@@ -1,0 +1,150 @@
+"""components/compute.py: the function, its queue mapping, logs and a role scoped to its job."""
+
+from __future__ import annotations
+
+import pytest
+from cloudsplaining.scan.policy_document import PolicyDocument
+
+from components.compute import ComputeArgs
+from policy import rules
+from tests.components.conftest import policy_of, statement
+from tests.conftest import RecordingMocks
+
+BUCKET = "arn:aws:s3:::storage-images-bucket"
+QUEUE = "arn:aws:sqs:eu-west-1:123456789012:storage-uploads"
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/storage-key"
+ENDPOINT = "arn:aws:sagemaker:eu-west-1:123456789012:model-endpoint"
+LOG_GROUP = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/dermascan-compute-logs"
+
+
+def function_policy(mocks: RecordingMocks) -> dict[str, object]:
+    return policy_of(mocks.one("aws:iam/rolePolicy:RolePolicy", "compute-role-policy"))
+
+
+def test_the_function_runs_a_supported_python_on_arm_with_tracing(
+    serverless: RecordingMocks,
+) -> None:
+    function = serverless.one("aws:lambda/function:Function").inputs
+    assert function["runtime"] == "python3.12"
+    assert function["architectures"] == ["arm64"]
+    assert function["handler"] == "runtime.handler.handler"
+    assert function["tracingConfig"] == {"mode": "Active"}
+    assert function["timeout"] == 120
+    layer = serverless.one("aws:lambda/layerVersion:LayerVersion").inputs
+    assert layer["compatibleArchitectures"] == ["arm64"]
+    assert layer["compatibleRuntimes"] == ["python3.12"]
+
+
+def test_the_function_is_configured_by_environment(serverless: RecordingMocks) -> None:
+    variables = serverless.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    assert variables == {
+        "BUCKET_NAME": "storage-images-bucket",
+        "ENDPOINT_NAME": "model-endpoint",
+        "MODEL_ID": "Anwarkh1/Skin_Cancer-Image_Classification",
+        "MODEL_REVISION": "e37ebda4a662db26d9221c78f6c72b1cb8736ce0",
+        "UPLOADS_PREFIX": "uploads/",
+        "PREDICTIONS_PREFIX": "predictions/",
+        "THUMBNAILS_PREFIX": "thumbnails/",
+        "MAX_IMAGE_BYTES": str(10 * 1024 * 1024),
+        "POWERTOOLS_SERVICE_NAME": "dermascan",
+        "POWERTOOLS_METRICS_NAMESPACE": "dermascan",
+    }
+
+
+def test_logs_go_to_a_group_of_the_stack_with_retention_and_kms(
+    serverless: RecordingMocks,
+) -> None:
+    group = serverless.one("aws:cloudwatch/logGroup:LogGroup")
+    assert rules.log_group_retention(group.inputs) == []
+    assert group.inputs["retentionInDays"] == 30
+    assert group.inputs["kmsKeyId"] == KEY
+    logging = serverless.one("aws:lambda/function:Function").inputs["loggingConfig"]
+    assert logging == {"logFormat": "JSON", "logGroup": "/aws/lambda/dermascan-compute-logs"}
+
+
+def test_the_queue_feeds_it_with_partial_batch_responses_and_capped_concurrency(
+    serverless: RecordingMocks,
+) -> None:
+    mapping = serverless.one("aws:lambda/eventSourceMapping:EventSourceMapping").inputs
+    assert mapping["eventSourceArn"] == QUEUE
+    assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["scalingConfig"] == {"maximumConcurrency": 5}  # the endpoint's concurrency
+    assert mapping["batchSize"] == 5
+
+
+def test_the_queue_hides_a_message_for_six_times_the_function_timeout(
+    serverless: RecordingMocks,
+) -> None:
+    queue = serverless.one("aws:sqs/queue:Queue", "storage-uploads").inputs
+    timeout = serverless.one("aws:lambda/function:Function").inputs["timeout"]
+    assert queue["visibilityTimeoutSeconds"] >= 6 * timeout
+
+
+def test_a_visibility_under_six_timeouts_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 6 x timeout_seconds"):
+        ComputeArgs(
+            account_id="1",
+            function_zip="f.zip",
+            layer_zip="l.zip",
+            bucket_name="b",
+            bucket_arn="arn",
+            queue_arn="arn",
+            queue_visibility_timeout_seconds=599,
+            kms_key_arn="arn",
+            endpoint_name="e",
+            endpoint_arn="arn",
+            model_id="m",
+            model_revision="r",
+            max_concurrency=2,
+            timeout_seconds=100,
+        )
+
+
+def test_the_role_may_do_exactly_its_job(serverless: RecordingMocks) -> None:
+    document = function_policy(serverless)
+    assert statement(document, "ReadUploadsAndResults")["Action"] == ["s3:GetObject"]
+    assert statement(document, "ReadUploadsAndResults")["Resource"] == [
+        f"{BUCKET}/predictions/*",
+        f"{BUCKET}/thumbnails/*",
+        f"{BUCKET}/uploads/*",
+    ]
+    assert statement(document, "WriteResults") == {
+        "Sid": "WriteResults",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject"],
+        "Resource": [f"{BUCKET}/predictions/*", f"{BUCKET}/thumbnails/*"],
+    }
+    assert statement(document, "MissingKeysAre404")["Resource"] == [BUCKET]
+    assert statement(document, "InvokeTheEndpoint")["Resource"] == [ENDPOINT]
+    assert statement(document, "ConsumeTheQueue")["Resource"] == [QUEUE]
+    assert statement(document, "UseTheStackKey")["Resource"] == [KEY]
+    assert statement(document, "WriteOwnLogs")["Resource"] == [f"{LOG_GROUP}:*"]
+    statements: list[dict[str, list[str]]] = document["Statement"]  # type: ignore[assignment]
+    writes = [s for s in statements if any(a.startswith("s3:Put") for a in s["Action"])]
+    assert len(writes) == 1  # nothing may be written under uploads/
+
+
+def test_no_role_has_wildcards_or_managed_full_access(serverless: RecordingMocks) -> None:
+    for policy in serverless.of_type("aws:iam/rolePolicy:RolePolicy"):
+        assert rules.iam_wildcards(policy.inputs["policy"]) == [], policy.name
+    assert serverless.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment") == []
+    for role in serverless.of_type("aws:iam/role:Role"):
+        assert rules.full_access_policies(role.inputs.get("managedPolicyArns") or []) == []
+
+
+@pytest.mark.parametrize("mode", ["serverless", "realtime"])
+def test_every_role_policy_passes_cloudsplaining(
+    mode: str, serverless: RecordingMocks, realtime: RecordingMocks
+) -> None:
+    mocks = serverless if mode == "serverless" else realtime
+    for policy in mocks.of_type("aws:iam/rolePolicy:RolePolicy"):
+        scanned = PolicyDocument(policy_of(policy))
+        findings = {
+            "privilege escalation": scanned.allows_privilege_escalation,
+            "data exfiltration": scanned.allows_data_exfiltration_actions,
+            "permissions management": scanned.permissions_management_without_constraints,
+            "infrastructure modification": scanned.infrastructure_modification,
+            "credentials exposure": scanned.credentials_exposure,
+            "service wildcard": scanned.service_wildcard,
+        }
+        assert {k: v for k, v in findings.items() if v} == {}, policy.name

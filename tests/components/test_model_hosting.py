@@ -1,0 +1,142 @@
+"""components/model_hosting.py: the Hugging Face container, serverless or real-time, pinned."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.containers import huggingface_inference_image
+from components.model_hosting import ModelHostingArgs
+from tests.components.conftest import policy_of, statement
+from tests.conftest import STACK_CONFIG, RecordingMocks, run_stack
+
+CPU_IMAGE = (
+    "763104351884.dkr.ecr.eu-west-1.amazonaws.com/"
+    "huggingface-pytorch-inference:2.6.0-transformers4.51.3-cpu-py312-ubuntu22.04"
+)
+
+
+def test_the_container_image_is_the_hugging_face_dlc_of_the_stacks_region() -> None:
+    assert (
+        huggingface_inference_image(
+            "eu-west-1", transformers_version="4.51.3", pytorch_version="2.6.0", instance_type=None
+        )
+        == CPU_IMAGE
+    )
+    sydney = huggingface_inference_image(
+        "ap-southeast-2",
+        transformers_version="4.51.3",
+        pytorch_version="2.6.0",
+        instance_type="ml.m5.large",
+    )
+    assert ".ap-southeast-2.amazonaws.com/huggingface-pytorch-inference:" in sydney
+
+
+def test_serverless_serves_the_pinned_model_with_all_it_needs(serverless: RecordingMocks) -> None:
+    model = serverless.one("aws:sagemaker/model:Model").inputs
+    container = model["primaryContainer"]
+    assert container["image"] == CPU_IMAGE
+    assert container["environment"] == {
+        "HF_MODEL_ID": "Anwarkh1/Skin_Cancer-Image_Classification",
+        "HF_MODEL_REVISION": "e37ebda4a662db26d9221c78f6c72b1cb8736ce0",
+        "HF_TASK": "image-classification",
+        "MMS_DEFAULT_WORKERS_PER_MODEL": "1",
+    }
+    assert model["enableNetworkIsolation"] is False  # it downloads from the Hub
+    (variant,) = serverless.one("aws:sagemaker/endpointConfiguration:EndpointConfiguration").inputs[
+        "productionVariants"
+    ]
+    assert variant["serverlessConfig"] == {"memorySizeInMb": 6144, "maxConcurrency": 5}
+    assert variant["variantName"] == "AllTraffic"
+    assert serverless.of_type("aws:appautoscaling/target:Target") == []
+
+
+def test_realtime_autoscales_on_invocations_per_instance_with_an_encrypted_volume(
+    realtime: RecordingMocks,
+) -> None:
+    config = realtime.one("aws:sagemaker/endpointConfiguration:EndpointConfiguration").inputs
+    (variant,) = config["productionVariants"]
+    assert (variant["instanceType"], variant["initialInstanceCount"]) == ("ml.m5.large", 1)
+    assert config["kmsKeyArn"] == "arn:aws:kms:eu-west-1:123456789012:key/storage-key"
+    target = realtime.one("aws:appautoscaling/target:Target").inputs
+    assert (target["minCapacity"], target["maxCapacity"]) == (1, 2)
+    assert target["resourceId"] == "endpoint/model-endpoint/variant/AllTraffic"
+    assert target["scalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
+    tracking = realtime.one("aws:appautoscaling/policy:Policy").inputs[
+        "targetTrackingScalingPolicyConfiguration"
+    ]
+    assert tracking["predefinedMetricSpecification"] == {
+        "predefinedMetricType": "SageMakerVariantInvocationsPerInstance"
+    }
+    assert tracking["targetValue"] == 60
+    environment = realtime.one("aws:sagemaker/model:Model").inputs["primaryContainer"][
+        "environment"
+    ]
+    assert "MMS_DEFAULT_WORKERS_PER_MODEL" not in environment
+
+
+def test_instances_with_local_storage_get_no_volume_key() -> None:
+    mocks = run_stack(
+        {
+            **STACK_CONFIG,
+            "dermascan:hosting": "realtime",
+            "dermascan:realtimeInstanceType": "ml.m5d.large",
+        }
+    )
+    config = mocks.one("aws:sagemaker/endpointConfiguration:EndpointConfiguration").inputs
+    assert "kmsKeyArn" not in config or config["kmsKeyArn"] is None
+
+
+def test_weights_from_s3_run_network_isolated_and_only_that_object_is_readable() -> None:
+    mocks = run_stack(
+        {**STACK_CONFIG, "dermascan:modelDataUrl": "s3://models/ham10000/model.tar.gz"}
+    )
+    model = mocks.one("aws:sagemaker/model:Model").inputs
+    assert model["enableNetworkIsolation"] is True
+    assert model["primaryContainer"]["modelDataUrl"] == "s3://models/ham10000/model.tar.gz"
+    assert "HF_MODEL_ID" not in model["primaryContainer"]["environment"]
+    document = policy_of(mocks.one("aws:iam/rolePolicy:RolePolicy", "model-role-policy"))
+    assert statement(document, "ReadModelWeights")["Resource"] == [
+        "arn:aws:s3:::models/ham10000/model.tar.gz"
+    ]
+
+
+def test_the_model_role_only_logs_endpoint_logs_and_decrypts_with_the_stack_key(
+    serverless: RecordingMocks,
+) -> None:
+    document = policy_of(serverless.one("aws:iam/rolePolicy:RolePolicy", "model-role-policy"))
+    assert statement(document, "WriteEndpointLogs")["Resource"] == [
+        "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/Endpoints/*"
+    ]
+    assert statement(document, "DecryptWithTheStackKey") == {
+        "Sid": "DecryptWithTheStackKey",
+        "Effect": "Allow",
+        "Action": ["kms:Decrypt"],
+        "Resource": ["arn:aws:kms:eu-west-1:123456789012:key/storage-key"],
+    }
+    assert {s["Sid"] for s in document["Statement"]} == {
+        "WriteEndpointLogs",
+        "DecryptWithTheStackKey",
+    }
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"hosting": "always-on"}, "hosting"),
+        ({"serverless_memory_mb": 3000}, "serverless_memory_mb"),
+        ({"serverless_max_concurrency": 500}, "serverless_max_concurrency"),
+        ({"min_instances": 3, "max_instances": 2}, "min_instances"),
+        ({"model_revision": "main"}, "model_revision"),
+        ({"model_data_url": "https://example.org/model.tar.gz"}, "s3://"),
+    ],
+)
+def test_model_hosting_args_refuse_bad_values(changes: dict[str, object], field: str) -> None:
+    base: dict[str, object] = {
+        "account_id": "1",
+        "region": "eu-west-1",
+        "kms_key_arn": "arn",
+        "model_id": "m",
+        "model_revision": "e37ebda4a662db26d9221c78f6c72b1cb8736ce0",
+    }
+    with pytest.raises(ValueError, match=field):
+        ModelHostingArgs(**{**base, **changes})  # type: ignore[arg-type]

@@ -1,0 +1,97 @@
+"""components/observability.py: alarms that reach someone, on the right metrics; budget; billing."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import STACK_CONFIG, RecordingMocks, run_stack
+
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:observability-alerts"
+ENDPOINT_DIMENSIONS = {"EndpointName": "model-endpoint", "VariantName": "AllTraffic"}
+
+
+def alarms_by_metric(mocks: RecordingMocks) -> dict[str, dict[str, object]]:
+    return {a.inputs["metricName"]: a.inputs for a in mocks.of_type(ALARM)}
+
+
+def test_every_stage_has_an_alarm_with_the_right_dimensions(serverless: RecordingMocks) -> None:
+    alarms = alarms_by_metric(serverless)
+    function = {"FunctionName": "compute-classify"}
+    assert {metric: a["dimensions"] for metric, a in alarms.items()} == {
+        "Errors": function,
+        "Throttles": function,
+        "Duration": function,
+        "ApproximateNumberOfMessagesVisible": {"QueueName": "storage-uploads-dlq"},
+        "ApproximateAgeOfOldestMessage": {"QueueName": "storage-uploads"},
+        "Invocation5XXErrors": ENDPOINT_DIMENSIONS,
+        "Invocation4XXErrors": ENDPOINT_DIMENSIONS,
+        "ModelLatency": ENDPOINT_DIMENSIONS,
+    }
+    assert alarms["Duration"]["threshold"] == 0.8 * 120_000  # near the 120 s timeout, in ms
+    assert alarms["ModelLatency"]["extendedStatistic"] == "p90"
+    assert alarms["ModelLatency"]["threshold"] == 20_000_000  # microseconds
+
+
+def test_every_alarm_notifies_the_encrypted_alerts_topic(serverless: RecordingMocks) -> None:
+    for alarm in serverless.of_type(ALARM):
+        assert alarm.inputs["alarmActions"] == [TOPIC_ARN], alarm.name
+        assert alarm.inputs["okActions"] == [TOPIC_ARN], alarm.name
+    topic = serverless.one("aws:sns/topic:Topic").inputs
+    assert topic["kmsMasterKeyId"] == "arn:aws:kms:eu-west-1:123456789012:key/storage-key"
+    (publish,) = json.loads(serverless.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])[
+        "Statement"
+    ]
+    assert publish["Principal"] == {
+        "Service": ["cloudwatch.amazonaws.com", "budgets.amazonaws.com"]
+    }
+
+
+def test_the_budget_warns_on_actual_and_forecast_spend(serverless: RecordingMocks) -> None:
+    budget = serverless.one("aws:budgets/budget:Budget").inputs
+    assert (budget["limitAmount"], budget["timeUnit"]) == ("50.00", "MONTHLY")
+    kinds = {(n["notificationType"], n["threshold"]) for n in budget["notifications"]}
+    assert kinds == {("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)}
+    assert all(n["subscriberSnsTopicArns"] == [TOPIC_ARN] for n in budget["notifications"])
+
+
+def test_an_alert_address_is_subscribed_to_alarms_and_budget() -> None:
+    mocks = run_stack({**STACK_CONFIG, "dermascan:alertEmail": "oncall@clinic.example"})
+    subscription = mocks.one("aws:sns/topicSubscription:TopicSubscription").inputs
+    assert (subscription["protocol"], subscription["endpoint"]) == (
+        "email",
+        "oncall@clinic.example",
+    )
+    budget = mocks.one("aws:budgets/budget:Budget").inputs
+    assert all(
+        n["subscriberEmailAddresses"] == ["oncall@clinic.example"] for n in budget["notifications"]
+    )
+
+
+def test_the_billing_alarm_is_made_in_us_east_1_only_when_asked(serverless: RecordingMocks) -> None:
+    assert "EstimatedCharges" not in alarms_by_metric(serverless)
+
+    mocks = run_stack({**STACK_CONFIG, "dermascan:billingAlarm": "true"})
+    (billing,) = [a for a in mocks.of_type(ALARM) if a.inputs["metricName"] == "EstimatedCharges"]
+    # A provider reference is "<urn>::<id>", and the URN ends with the provider's name.
+    (provider,) = [
+        p for p in mocks.of_type("pulumi:providers:aws") if f"::{p.name}::" in billing.provider
+    ]
+    assert provider.inputs["region"] == "us-east-1"
+    assert billing.inputs["dimensions"] == {"Currency": "USD"}
+    topic = json.dumps(billing.inputs["alarmActions"])
+    assert "billing-alerts" in topic  # a topic in us-east-1, as the alarm's region requires
+    assert json.loads(provider.inputs["defaultTags"])["tags"]["cost-center"] == "dermatology"
+
+
+def test_the_dashboard_shows_the_pipeline(serverless: RecordingMocks) -> None:
+    body = json.loads(serverless.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    text = json.dumps(body)
+    for name in ("compute-classify", "storage-uploads", "storage-uploads-dlq", "model-endpoint"):
+        assert name in text
+    assert [w["properties"]["title"] for w in body["widgets"]] == [
+        "Uploads waiting",
+        "Function",
+        "Predictions by class",
+        "Endpoint",
+    ]
