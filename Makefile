@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-CHROMIUM := /usr/bin/chromium
+CHROMIUM ?= /usr/bin/chromium
 REQUIREMENTS := requirements.txt requirements-lambda.txt requirements-local.txt requirements-dev.txt
 
 .PHONY: install run test lint typecheck unit bench clean
@@ -30,6 +30,7 @@ test: lint typecheck unit
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 typecheck: install
 	$(BIN)/mypy

@@ -18,7 +18,7 @@ from tests.app.test_aws_app import free_port
 from tests.conftest import REPO
 
 ARTIFACTS = REPO / "artifacts" / "browser"
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # Keep Chromium from reaching out: this machine has no network but loopback.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -71,7 +71,9 @@ def served_app(tmp_path: Path, tiny_model_dir: Path) -> Iterator[str]:
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    assert shutil.which(CHROMIUM), "Chromium is missing: apt-get install chromium (make test does)"
+    assert shutil.which(CHROMIUM), (
+        f"no browser at {CHROMIUM}: apt-get install chromium (make test does)"
+    )
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(viewport={"width": 1280, "height": 1000})
