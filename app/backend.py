@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import csv
 import os
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -21,17 +20,17 @@ from streamlit.errors import StreamlitSecretNotFoundError
 from runtime.images import ImageLimits
 from runtime.labels import CLASSES, MALIGNANT
 from runtime.local import LocalPipeline, ResultTimeout
-from runtime.pipeline import new_upload
-from runtime.records import KeyLayout, Prediction, owner_for_identity
+from runtime.records import Prediction, owner_for_identity
+from runtime.remote import DEFAULT_TIMEOUT, RemotePipeline
 from runtime.results import HistoryEntry, HistoryPage, Results
-from runtime.stores import S3Store, Store
+from runtime.stores import S3Store
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 LOCAL_OWNER: Final = "local"
 SHARED_OWNER: Final = "shared"
-DEFAULT_RESULT_TIMEOUT: Final = 180.0
+DEFAULT_RESULT_TIMEOUT: Final = DEFAULT_TIMEOUT
 # At most this many records are read to fill one filtered history page; a rare class in a long
 # history then costs a few bounded pages, never a scan of everything.
 HISTORY_SCAN_LIMIT: Final = 500
@@ -140,52 +139,29 @@ class LocalBackend(_StoredResults):
             ) from exc
 
 
-@dataclass
 class AwsBackend(_StoredResults):
-    """The deployed stack: upload to S3, then poll for the record the Lambda function writes.
+    """The deployed stack, through the runtime's ``RemotePipeline``."""
 
-    There is no second invocation and no fixed sleep: the upload's own S3 notification is the
-    only trigger, and the record is polled at its known key with backoff.
-    """
+    def __init__(self, pipeline: RemotePipeline, stack: str = "") -> None:
+        self.pipeline = pipeline
+        self.results = pipeline.results
+        self.stack = stack
 
-    store: Store
-    stack: str = ""
-    timeout: float = DEFAULT_RESULT_TIMEOUT
-    layout: KeyLayout = field(default_factory=KeyLayout)
-    limits: ImageLimits = field(default_factory=ImageLimits)
-    default_owner: str = SHARED_OWNER
-    first_poll: float = 0.5
-    max_poll: float = 5.0
-
-    def __post_init__(self) -> None:
-        self.results = Results(self.store, self.layout, readers=8)
+    default_owner = SHARED_OWNER
 
     @property
     def label(self) -> str:
         return f"AWS {self.stack}".strip()
 
+    @property
+    def limits(self) -> ImageLimits:
+        return self.pipeline.limits
+
     def submit(self, owner: str, data: bytes, filename: str) -> str:
-        upload = new_upload(data, owner, layout=self.layout, limits=self.limits)
-        self.store.put(upload.key, data, upload.content_type)
-        return upload.id
+        return self.pipeline.submit(data, owner)
 
     def wait(self, owner: str, prediction_id: str, timeout: float | None = None) -> Prediction:
-        limit = timeout or self.timeout
-        deadline = time.monotonic() + limit
-        delay = self.first_poll
-        while True:
-            record = self.results.get(owner, prediction_id)
-            if record is not None:
-                return record
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise ResultTimeout(
-                    f"No result after {limit:.0f} seconds. The first image after a quiet spell "
-                    "can take a minute or two while the serverless model endpoint starts (a "
-                    "cold start). The upload is safe: its result will appear in History."
-                )
-            time.sleep(min(delay, remaining))
-            delay = min(delay * 1.6, self.max_poll)
+        return self.pipeline.wait(prediction_id, owner, timeout)
 
 
 @dataclass(frozen=True)
@@ -277,9 +253,8 @@ def backend_from_env(env: Mapping[str, str] | None = None) -> Backend:
                 "DERMASCAN_BACKEND=aws needs DERMASCAN_BUCKET: run "
                 "`export $(pulumi stack output appEnv)` in the stack's directory."
             )
-        return AwsBackend(
-            S3Store(_s3_client(), bucket), stack=env.get("DERMASCAN_STACK", ""), timeout=timeout
-        )
+        pipeline = RemotePipeline(S3Store(_s3_client(), bucket), timeout=timeout)
+        return AwsBackend(pipeline, stack=env.get("DERMASCAN_STACK", ""))
     raise BackendConfigError(f"DERMASCAN_BACKEND must be 'local' or 'aws', not {kind!r}")
 
 

@@ -7,12 +7,32 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TypeVar
 
-from runtime.classifiers import ClassifierError, ModelUnavailable
-from runtime.images import InvalidImage, too_large
-from runtime.local import DEFAULT_DATA_DIR, LocalPipeline
+from runtime.classifiers import (
+    DEFAULT_MODEL_ID,
+    DEFAULT_MODEL_REVISION,
+    ClassifierError,
+    ModelUnavailable,
+    TransformersClassifier,
+)
+from runtime.evaluation import (
+    LabelledImage,
+    LabelsError,
+    Outcome,
+    confusion_png,
+    evaluate,
+    format_report,
+    read_labels,
+)
+from runtime.images import ImageLimits, InvalidImage, prepare, too_large
+from runtime.local import DEFAULT_DATA_DIR, LocalPipeline, ResultTimeout
+from runtime.remote import RemotePipeline
+from runtime.stores import S3Store
+
+_T = TypeVar("_T")
 
 EXIT_OK = 0
 EXIT_REJECTED = 1  # at least one file was refused or could not be read
@@ -50,6 +70,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     classify.add_argument("--indent", type=int, default=None, help="pretty-print the JSON")
     classify.set_defaults(run=_classify)
+
+    evaluate_cmd = commands.add_parser(
+        "evaluate",
+        help="measure the model on labelled images: per-class metrics, melanoma sensitivity, ...",
+        description=(
+            "Classify every image listed in a labels CSV (columns 'file' and 'label'; labels "
+            "may be class codes or the model's names) and print and write the metrics: "
+            "evaluation.json and confusion.png in --out. With --backend aws the images go "
+            "through the deployed stack (DERMASCAN_BUCKET), an end-to-end test of it."
+        ),
+    )
+    evaluate_cmd.add_argument("--images", type=Path, required=True, help="folder of the images")
+    evaluate_cmd.add_argument("--labels", type=Path, required=True, help="CSV with file,label")
+    evaluate_cmd.add_argument("--backend", choices=("local", "aws"), default="local")
+    evaluate_cmd.add_argument("--out", type=Path, default=Path("evaluation"))
+    evaluate_cmd.add_argument("--batch-size", type=int, default=8)
+    evaluate_cmd.set_defaults(run=_evaluate)
     return parser
 
 
@@ -106,3 +143,107 @@ def _error(path: Path, message: str) -> None:
 
 def _indented(data: dict[str, object], indent: int) -> str:
     return json.dumps(data, indent=indent, ensure_ascii=False)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    try:
+        rows = read_labels(args.labels, args.images)
+    except (OSError, LabelsError) as exc:
+        print(f"dermascan: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    run = _outcomes_local if args.backend == "local" else _outcomes_aws
+    try:
+        outcomes, failures = run(rows, args.batch_size)
+    except ModelUnavailable as exc:
+        print(f"dermascan: {exc}", file=sys.stderr)
+        return EXIT_MODEL
+    report = evaluate(outcomes, failures)
+    print(format_report(report))
+    args.out.mkdir(parents=True, exist_ok=True)
+    document = report.to_dict() | {
+        "backend": args.backend,
+        "predictions": [
+            {"file": o.path, "truth": o.truth, "predicted": o.predicted, "scores": dict(o.scores)}
+            for o in outcomes
+        ],
+    }
+    (args.out / "evaluation.json").write_text(json.dumps(document, indent=2), encoding="utf-8")
+    (args.out / "confusion.png").write_bytes(confusion_png(report))
+    print(f"dermascan: wrote {args.out / 'evaluation.json'} and confusion.png", file=sys.stderr)
+    return EXIT_OK if outcomes else EXIT_REJECTED
+
+
+def _progress(items: Sequence[_T], label: str) -> Iterator[_T]:
+    """Yield items, drawing a progress line on a terminal (and nothing in logs)."""
+    live = sys.stderr.isatty() and len(items) > 1
+    for done, item in enumerate(items, start=1):
+        yield item
+        if live:
+            bar = "#" * (30 * done // len(items))
+            print(f"\r{label} [{bar:<30}] {done}/{len(items)}", end="", file=sys.stderr)
+    if live:
+        print(file=sys.stderr)
+
+
+def _outcomes_local(
+    rows: Sequence[LabelledImage], batch_size: int
+) -> tuple[list[Outcome], dict[str, str]]:
+    limits = ImageLimits()
+    failures: dict[str, str] = {}
+    prepared: list[tuple[LabelledImage, bytes]] = []
+    for row in _progress(rows, "preparing"):
+        try:
+            prepared.append((row, prepare(_read(row.path, limits.max_bytes), limits).jpeg))
+        except InvalidImage as exc:
+            failures[str(row.path)] = str(exc)
+        except OSError as exc:
+            failures[str(row.path)] = exc.strerror or str(exc)
+    env = os.environ
+    classifier = TransformersClassifier(
+        env.get("DERMASCAN_MODEL") or DEFAULT_MODEL_ID,
+        env.get("DERMASCAN_MODEL_REVISION") or DEFAULT_MODEL_REVISION,
+    )
+    batches = [prepared[i : i + batch_size] for i in range(0, len(prepared), batch_size)]
+    outcomes: list[Outcome] = []
+    for batch in _progress(batches, "classifying"):
+        scores = classifier.classify_many([jpeg for _, jpeg in batch], batch_size=batch_size)
+        outcomes += [
+            Outcome(str(row.path), row.truth, s) for (row, _), s in zip(batch, scores, strict=True)
+        ]
+    return outcomes, failures
+
+
+def _outcomes_aws(
+    rows: Sequence[LabelledImage], batch_size: int
+) -> tuple[list[Outcome], dict[str, str]]:
+    import boto3
+
+    bucket = os.environ.get("DERMASCAN_BUCKET", "")
+    if not bucket:
+        raise ModelUnavailable(
+            "--backend aws needs DERMASCAN_BUCKET: `export $(pulumi stack output appEnv)`"
+        )
+    remote = RemotePipeline(S3Store(boto3.client("s3"), bucket))
+    failures: dict[str, str] = {}
+    submitted: list[tuple[LabelledImage, str]] = []
+    for row in _progress(rows, "uploading"):  # all at once: the stack works in parallel
+        try:
+            submitted.append(
+                (row, remote.submit(_read(row.path, remote.limits.max_bytes), "evaluation"))
+            )
+        except InvalidImage as exc:
+            failures[str(row.path)] = str(exc)
+        except OSError as exc:
+            failures[str(row.path)] = exc.strerror or str(exc)
+    outcomes: list[Outcome] = []
+    for row, prediction_id in _progress(submitted, "waiting"):
+        try:
+            record = remote.wait(prediction_id, "evaluation")
+        except ResultTimeout as exc:
+            failures[str(row.path)] = str(exc)
+            continue
+        if record.status == "ok":
+            outcomes.append(Outcome(str(row.path), row.truth, dict(record.scores)))
+        else:
+            failures[str(row.path)] = record.error.message if record.error else "error"
+    return outcomes, failures

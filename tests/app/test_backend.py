@@ -20,6 +20,7 @@ from app.backend import (
 )
 from runtime.local import LocalPipeline, ResultTimeout
 from runtime.records import ErrorInfo, ImageInfo, KeyLayout, Prediction, Timings, new_id
+from runtime.remote import RemotePipeline
 from runtime.results import HistoryEntry
 from runtime.stores import LocalStore, Page, S3Store, Store
 from tests.aws import REGION
@@ -119,7 +120,7 @@ def test_history_pages_through_2500_records_reading_only_each_page(
 ) -> None:
     store, ids = big_store
     counting = CountingStore(store)
-    backend = AwsBackend(counting)  # reads as the app does; nothing here is AWS-specific
+    backend = AwsBackend(RemotePipeline(counting))  # reads as the app does, from any store
 
     first = history(backend, "local", limit=50)
     assert [e.id for e in first.entries] == ids[::-1][:50]
@@ -136,7 +137,7 @@ def test_filtered_history_reads_a_bounded_number_of_records(
 ) -> None:
     store, _ = big_store
     counting = CountingStore(store)
-    backend = AwsBackend(counting)
+    backend = AwsBackend(RemotePipeline(counting))
     melanomas = history(
         backend, "local", limit=20, filters=HistoryFilter(classes=frozenset({"mel"}))
     )
@@ -151,7 +152,7 @@ def test_filtered_history_reads_a_bounded_number_of_records(
 def test_a_scan_that_finds_too_few_matches_stops_and_can_continue(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     fill(store, 120)
-    backend = AwsBackend(store)
+    backend = AwsBackend(RemotePipeline(store))
     page = history(
         backend,
         "local",
@@ -203,7 +204,7 @@ def test_one_owner_cannot_read_anothers_records(tmp_path: Path, sample_jpeg: byt
 
 
 def test_aws_wait_ends_in_a_message_about_cold_starts(tmp_path: Path) -> None:
-    backend = AwsBackend(LocalStore(tmp_path), timeout=0.3, first_poll=0.05)
+    backend = AwsBackend(RemotePipeline(LocalStore(tmp_path), timeout=0.3, first_poll=0.05))
     prediction_id = backend.submit("shared", b"\xff\xd8\xff jpeg", "x.jpg")
     with pytest.raises(ResultTimeout, match="cold start") as waited:
         backend.wait("shared", prediction_id)
@@ -212,7 +213,8 @@ def test_aws_wait_ends_in_a_message_about_cold_starts(tmp_path: Path) -> None:
 
 def test_aws_uploads_are_keyed_by_id_never_by_file_name(tmp_path: Path, sample_jpeg: bytes) -> None:
     store = LocalStore(tmp_path)
-    prediction_id = AwsBackend(store).submit("shared", sample_jpeg, "Jane Doe left arm.jpg")
+    backend = AwsBackend(RemotePipeline(store))
+    prediction_id = backend.submit("shared", sample_jpeg, "Jane Doe left arm.jpg")
     assert store.list_keys("uploads/", 10).keys == (f"uploads/shared/{prediction_id}.jpg",)
 
 

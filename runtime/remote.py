@@ -1,0 +1,70 @@
+"""The deployed pipeline seen from outside: upload to S3, then wait for the Lambda's record."""
+
+from __future__ import annotations
+
+import time
+from typing import Final
+
+from runtime.images import ImageLimits
+from runtime.local import ResultTimeout
+from runtime.pipeline import new_upload
+from runtime.records import KeyLayout, Prediction
+from runtime.results import Results
+from runtime.stores import Store
+
+DEFAULT_TIMEOUT: Final = 180.0
+
+
+class RemotePipeline:
+    """Submits uploads to the stack's bucket and polls for their records with backoff.
+
+    There is no second invocation and no fixed sleep: the upload's own S3 notification is the
+    only trigger, and the record is polled at its known key.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        layout: KeyLayout | None = None,
+        limits: ImageLimits | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        first_poll: float = 0.5,
+        max_poll: float = 5.0,
+    ) -> None:
+        self.store = store
+        self.layout = layout or KeyLayout()
+        self.limits = limits or ImageLimits()
+        self.results = Results(store, self.layout, readers=8)
+        self.timeout = timeout
+        self._first_poll = first_poll
+        self._max_poll = max_poll
+
+    def submit(self, data: bytes, owner: str) -> str:
+        """Upload; returns the id (see ``pipeline.new_upload`` for what is refused)."""
+        upload = new_upload(data, owner, layout=self.layout, limits=self.limits)
+        self.store.put(upload.key, data, upload.content_type)
+        return upload.id
+
+    def wait(self, prediction_id: str, owner: str, timeout: float | None = None) -> Prediction:
+        """Poll for the record.
+
+        Raises:
+            ResultTimeout: none within ``timeout``, with what that usually means.
+        """
+        limit = timeout or self.timeout
+        deadline = time.monotonic() + limit
+        delay = self._first_poll
+        while True:
+            record = self.results.get(owner, prediction_id)
+            if record is not None:
+                return record
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise ResultTimeout(
+                    f"No result after {limit:.0f} seconds. The first image after a quiet spell "
+                    "can take a minute or two while the serverless model endpoint starts (a "
+                    "cold start). The upload is safe: its result will appear in History."
+                )
+            time.sleep(min(delay, remaining))
+            delay = min(delay * 1.6, self._max_poll)
