@@ -18,6 +18,7 @@ from runtime.classifiers import (
     ModelUnavailable,
     TransformersClassifier,
 )
+from runtime.costs import PRICES_AS_OF, cost_table
 from runtime.evaluation import (
     LabelledImage,
     LabelsError,
@@ -87,6 +88,14 @@ def _parser() -> argparse.ArgumentParser:
     evaluate_cmd.add_argument("--out", type=Path, default=Path("evaluation"))
     evaluate_cmd.add_argument("--batch-size", type=int, default=8)
     evaluate_cmd.set_defaults(run=_evaluate)
+
+    cost = commands.add_parser(
+        "cost",
+        help="estimate the monthly AWS cost of serverless and real-time hosting",
+        description=f"Monthly cost at AWS list prices as of {PRICES_AS_OF} (runtime/costs.py).",
+    )
+    cost.add_argument("--images-per-month", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    cost.set_defaults(run=_cost)
     return parser
 
 
@@ -143,6 +152,14 @@ def _error(path: Path, message: str) -> None:
 
 def _indented(data: dict[str, object], indent: int) -> str:
     return json.dumps(data, indent=indent, ensure_ascii=False)
+
+
+def _cost(args: argparse.Namespace) -> int:
+    if any(n < 0 for n in args.images_per_month):
+        print("dermascan: --images-per-month must not be negative", file=sys.stderr)
+        return EXIT_USAGE
+    print(cost_table(tuple(args.images_per_month)))
+    return EXIT_OK
 
 
 def _evaluate(args: argparse.Namespace) -> int:
