@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import math
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -96,8 +97,8 @@ def run(directory: Path, quick: bool = False) -> tuple[list[Result], Table]:
         results.append(
             Result(
                 case=case,
-                original_s=median_seconds(lambda d=data: original(d), repeats),
-                ours_s=median_seconds(lambda d=data: ours(d), repeats),
+                original_s=median_seconds(partial(original, data), repeats),
+                ours_s=median_seconds(partial(ours, data), repeats),
                 original_mb=_memory(path, "original"),
                 ours_mb=_memory(path, "ours"),
                 psnr_db=psnr(ours(data), exact_reference(data)),

@@ -232,8 +232,9 @@ def _decode_to_rgb(image: Image.Image) -> Image.Image:
         image.draft("RGB", (2 * MODEL_INPUT_SIZE, 2 * MODEL_INPUT_SIZE))
         # load() inside the guard: a truncated file opens fine and only fails here.
         image.load()
-        upright = ImageOps.exif_transpose(image)
-        return _to_rgb(upright)
+        # In place: without it Pillow returns a full copy even when nothing needs turning.
+        ImageOps.exif_transpose(image, in_place=True)
+        return _to_rgb(image)
     except Exception as exc:
         # Corrupt data can make any decoder raise any type; none of it may escape as a crash.
         raise InvalidImage(
@@ -253,7 +254,7 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         background.alpha_composite(rgba)
         return background.convert("RGB")
-    return image.convert("RGB")
+    return image if image.mode == "RGB" else image.convert("RGB")  # no copy of an RGB image
 
 
 def _model_input_jpeg(rgb: Image.Image) -> bytes:

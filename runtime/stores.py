@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import heapq
 import os
+import sqlite3
 import tempfile
-from collections.abc import Iterator
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -145,21 +145,35 @@ class LocalStore:
     Writes go to a temporary file in the target directory and are renamed (or hard-linked, for
     ``put_if_absent``) into place, so a reader never sees half a file and two writers of the
     same key cannot both win. Keys that would leave ``root`` are refused.
+
+    Listings come from a sorted index of keys (SQLite, beside the files), so the newest page
+    costs the same with 100 records or 100,000. An index row is written before its file, so
+    the index may name a file that is not there (skipped and dropped when listed) but never
+    misses one. Deleting ``.index.sqlite3`` rebuilds it from the files.
     """
 
     _TEMP_PREFIX = ".tmp-"
+    _INDEX = ".index.sqlite3"
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
+        self._local = threading.local()
+        fresh = not (self.root / self._INDEX).exists()
+        with self._db() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY) WITHOUT ROWID")
+        if fresh:
+            self._rebuild_index()
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         path = self._path(key)
+        self._index(key)
         temp = self._write_temp(path, data)
         temp.replace(path)
 
     def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
         path = self._path(key)
+        self._index(key)
         temp = self._write_temp(path, data)
         try:
             os.link(temp, path)  # atomic, and fails if the key exists
@@ -185,26 +199,62 @@ class LocalStore:
 
     def list_keys(self, prefix: str, limit: int, cursor: str | None = None) -> Page:
         _check_page_args(prefix, limit, cursor)
-        # One more than asked tells whether another page follows.
-        keys = heapq.nsmallest(
-            limit + 1, (k for k in self._keys_under(prefix) if cursor is None or k > cursor)
-        )
+        keys: list[str] = []
+        after = cursor
+        while len(keys) <= limit:
+            # One more than asked tells whether another page follows.
+            wanted = limit + 1 - len(keys)
+            rows = self._range(prefix, after, wanted)
+            for key in rows:
+                if self._path(key).is_file():
+                    keys.append(key)
+                else:
+                    self._unindex(key)  # its write never finished
+            if len(rows) < wanted:
+                break
+            after = rows[-1]
         page = tuple(keys[:limit])
         return Page(keys=page, next_cursor=page[-1] if len(keys) > limit else None)
 
-    def _keys_under(self, prefix: str) -> Iterator[str]:
-        directory = prefix.rpartition("/")[0]
-        base = self.root / directory if directory else self.root
-        if directory:
-            self._path(directory)  # the same safety check as for keys
-        for current, dirs, files in os.walk(base):
+    def _range(self, prefix: str, after: str | None, limit: int) -> list[str]:
+        # Keys are compared as text; "\U0010ffff" sorts after anything a key may hold.
+        upper = prefix + "\U0010ffff"
+        with self._db() as db:
+            if after is None:
+                query = "SELECT key FROM keys WHERE key >= ? AND key < ? ORDER BY key LIMIT ?"
+                rows = db.execute(query, (prefix, upper, limit)).fetchall()
+            else:
+                query = "SELECT key FROM keys WHERE key > ? AND key < ? ORDER BY key LIMIT ?"
+                rows = db.execute(query, (after, upper, limit)).fetchall()
+        return [row[0] for row in rows]
+
+    def _index(self, key: str) -> None:
+        with self._db() as db:
+            db.execute("INSERT OR IGNORE INTO keys (key) VALUES (?)", (key,))
+
+    def _unindex(self, key: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM keys WHERE key = ?", (key,))
+
+    def _rebuild_index(self) -> None:
+        keys = []
+        for current, dirs, files in os.walk(self.root):
             dirs[:] = [d for d in dirs if not d.startswith(".")]
             relative = Path(current).relative_to(self.root).as_posix()
             stem = "" if relative == "." else relative + "/"
-            for file in files:
-                key = stem + file
-                if not file.startswith(".") and key.startswith(prefix):
-                    yield key
+            keys += [(stem + f,) for f in files if not f.startswith(".")]
+        with self._db() as db:
+            db.executemany("INSERT OR IGNORE INTO keys (key) VALUES (?)", keys)
+
+    def _db(self) -> sqlite3.Connection:
+        """This thread's connection (SQLite connections are not shared between threads)."""
+        connection: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if connection is None:
+            connection = sqlite3.connect(self.root / self._INDEX, timeout=30)
+            connection.execute("PRAGMA journal_mode=WAL")  # readers never wait for a writer
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = connection
+        return connection
 
     def _path(self, key: str) -> Path:
         parts = key.split("/")

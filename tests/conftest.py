@@ -13,20 +13,12 @@ import pulumi
 import pytest
 import yaml
 
+from bench.models import REAL_ID2LABEL, random_vit
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples" / "ham10000"
 
-# The real model's id2label (Anwarkh1/Skin_Cancer-Image_Classification), including its
-# capital N: the tiny model must speak exactly like the real one.
-REAL_ID2LABEL = {
-    0: "benign_keratosis-like_lesions",
-    1: "basal_cell_carcinoma",
-    2: "actinic_keratoses",
-    3: "vascular_lesions",
-    4: "melanocytic_Nevi",
-    5: "melanoma",
-    6: "dermatofibroma",
-}
+__all__ = ["REAL_ID2LABEL"]  # the real model's labels, for the tests that check mapping
 
 
 @pytest.fixture(scope="session")
@@ -49,26 +41,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     It loads through the same code path as the Hub model (``transformers.pipeline``), in
     milliseconds and offline.
     """
-    import torch
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
-
-    directory = tmp_path_factory.mktemp("tiny-vit")
-    config = ViTConfig(
-        image_size=224,
-        patch_size=16,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        id2label=REAL_ID2LABEL,
-        label2id={label: index for index, label in REAL_ID2LABEL.items()},
-    )
-    torch.manual_seed(0)
-    ViTForImageClassification(config).save_pretrained(directory)
-    ViTImageProcessor(
-        size={"height": 224, "width": 224}, image_mean=[0.5] * 3, image_std=[0.5] * 3
-    ).save_pretrained(directory)
-    return directory
+    return random_vit(tmp_path_factory.mktemp("tiny-vit"), "tiny")
 
 
 @pytest.fixture

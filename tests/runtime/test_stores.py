@@ -154,3 +154,28 @@ def test_local_listing_skips_half_written_files(tmp_path: Path) -> None:
     store.put("uploads/local/1.jpg", b"x", "image/jpeg")
     (tmp_path / "uploads" / "local" / ".tmp-abc").write_bytes(b"partial")
     assert store.list_keys("uploads/local/", 10).keys == ("uploads/local/1.jpg",)
+
+
+def test_local_files_written_before_the_index_existed_are_listed(tmp_path: Path) -> None:
+    (tmp_path / "uploads" / "local").mkdir(parents=True)
+    for name in ("b.jpg", "a.jpg"):
+        (tmp_path / "uploads" / "local" / name).write_bytes(b"x")
+    store = LocalStore(tmp_path)  # no index yet: built from the files
+    assert store.list_keys("uploads/local/", 10).keys == (
+        "uploads/local/a.jpg",
+        "uploads/local/b.jpg",
+    )
+
+
+def test_local_listing_skips_keys_whose_files_are_gone(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    for name in ("a", "b", "c"):
+        store.put(f"uploads/local/{name}.jpg", b"x", "image/jpeg")
+    (tmp_path / "uploads" / "local" / "b.jpg").unlink()  # deleted behind the store's back
+    first = store.list_keys("uploads/local/", 1)
+    second = store.list_keys("uploads/local/", 1, first.next_cursor)
+    assert (first.keys, second.keys, second.next_cursor) == (
+        ("uploads/local/a.jpg",),
+        ("uploads/local/c.jpg",),
+        None,
+    )

@@ -1,0 +1,31 @@
+"""The benchmarks run once on tiny inputs, so they cannot rot. No timing is asserted here."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from bench import history, pipeline, preprocessing
+
+
+def test_preprocessing_benchmark_runs_and_keeps_fidelity(tmp_path: Path) -> None:
+    results, table = preprocessing.run(tmp_path, quick=True)
+    assert [r.case for r in results] == [row[0] for row in table.rows]
+    assert len(results) == 3
+    for result in results:
+        assert result.original_s > 0
+        assert result.ours_s > 0
+        assert result.psnr_db >= 35 or math.isinf(result.psnr_db)  # a sanity floor, not a goal
+
+
+def test_pipeline_benchmarks_run(tmp_path: Path) -> None:
+    table = pipeline.overhead(tmp_path, ("tiny",), images=2)
+    assert len(table.rows) == 1
+    burst = pipeline.burst(tmp_path, "tiny", uploads=6, workers=2)
+    ((*_, written, distinct),) = burst.rows
+    assert (written, distinct) == ("6", "6")  # none lost, none twice
+
+
+def test_history_benchmark_runs(tmp_path: Path) -> None:
+    table = history.run(tmp_path, (5, 20))
+    assert [row[0] for row in table.rows] == ["5", "20"]
