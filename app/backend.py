@@ -1,7 +1,7 @@
 """The app's one door to data: submit uploads, wait for records, read results and history.
 
-Two backends with one interface: ``LocalBackend`` (the default: the runtime's local pipeline
-and model on this machine) and ``AwsBackend`` (``DERMASCAN_BACKEND=aws``: uploads go to the
+One ``Backend`` over either runtime pipeline: ``local_backend`` (the default: the model on this
+machine, data in a directory) or ``aws_backend`` (``DERMASCAN_BACKEND=aws``: uploads go to the
 stack's bucket and the Lambda function writes the records). Pages never see which one runs.
 """
 
@@ -19,7 +19,7 @@ from streamlit.errors import StreamlitSecretNotFoundError
 
 from runtime.images import ImageLimits
 from runtime.labels import CLASSES, MALIGNANT
-from runtime.local import LocalPipeline, ResultTimeout
+from runtime.local import LocalPipeline
 from runtime.records import Prediction, owner_for_identity
 from runtime.remote import DEFAULT_TIMEOUT, RemotePipeline
 from runtime.results import HistoryEntry, HistoryPage, Results
@@ -40,128 +40,80 @@ class BackendConfigError(ValueError):
     """The environment does not describe a usable backend; the message says what to set."""
 
 
-class Backend(Protocol):
-    """What the pages can ask for. Every call is scoped to one owner."""
+class Pipeline(Protocol):
+    """What both runtime pipelines offer: ``LocalPipeline`` and ``RemotePipeline``."""
 
-    @property
-    def label(self) -> str:
-        """Where data lives, for the page header: ``local`` or ``AWS <stack>``."""
-        ...
+    results: Results
+    limits: ImageLimits
+
+    def submit(self, data: bytes, owner: str) -> str: ...
+
+    def wait(self, prediction_id: str, owner: str, timeout: float | None = None) -> Prediction: ...
+
+
+class Backend:
+    """What the pages can ask for, on either pipeline. Every call is scoped to one owner."""
+
+    def __init__(self, pipeline: Pipeline, label: str, default_owner: str) -> None:
+        """Args:
+        pipeline: where uploads go and records come from.
+        label: where data lives, for the page header (``local``, ``AWS prod``).
+        default_owner: the owner of everything when nobody signs in.
+        """
+        self.pipeline = pipeline
+        self.results = pipeline.results
+        self.label = label
+        self.default_owner = default_owner
 
     @property
     def limits(self) -> ImageLimits:
         """What uploads are accepted."""
-        ...
-
-    @property
-    def default_owner(self) -> str:
-        """The owner of everything when nobody signs in."""
-        ...
+        return self.pipeline.limits
 
     def submit(self, owner: str, data: bytes, filename: str) -> str:
         """Store an upload for classification and return its id.
 
-        ``filename`` is never stored or used in a key; it may only appear in log-free UI.
+        ``filename`` is never stored or used in a key.
 
         Raises:
             InvalidImage: empty or over the byte limit (nothing is stored).
         """
-        ...
+        return self.pipeline.submit(data, owner)
 
     def wait(self, owner: str, prediction_id: str, timeout: float | None = None) -> Prediction:
         """Block until the record exists.
 
         Raises:
             ResultTimeout: with a message for a person, if no record comes in time.
+            ClassifierError: (local) the model failed in a way that is not the image's fault.
         """
-        ...
+        return self.pipeline.wait(prediction_id, owner, timeout)
 
     def result(self, owner: str, prediction_id: str) -> Prediction | None:
         """The record, or None if it does not exist (yet, or for this owner)."""
-        ...
-
-    def history_page(self, owner: str, limit: int, cursor: str | None) -> HistoryPage:
-        """One unfiltered page of history, newest first."""
-        ...
-
-    def thumbnail(self, owner: str, prediction_id: str) -> bytes | None:
-        """The 224x224 model input, or None."""
-        ...
-
-    def image(self, owner: str, prediction_id: str) -> bytes | None:
-        """The uploaded file, or None."""
-        ...
-
-
-class _StoredResults:
-    """The reading half both backends share: everything is read from the store."""
-
-    results: Results
-
-    def result(self, owner: str, prediction_id: str) -> Prediction | None:
         return self.results.get(owner, prediction_id)
 
     def history_page(self, owner: str, limit: int, cursor: str | None) -> HistoryPage:
+        """One unfiltered page of history, newest first."""
         return self.results.page(owner, limit, cursor)
 
     def thumbnail(self, owner: str, prediction_id: str) -> bytes | None:
+        """The 224x224 model input, or None."""
         return self.results.thumbnail(owner, prediction_id)
 
     def image(self, owner: str, prediction_id: str) -> bytes | None:
+        """The uploaded file, or None."""
         return self.results.upload(owner, prediction_id)
 
 
-class LocalBackend(_StoredResults):
-    """The embedded default: the runtime's ``LocalPipeline`` on this machine."""
-
-    label = "local"
-    default_owner = LOCAL_OWNER
-
-    def __init__(self, pipeline: LocalPipeline, timeout: float = DEFAULT_RESULT_TIMEOUT) -> None:
-        self.pipeline = pipeline
-        self.results = pipeline.results
-        self._timeout = timeout
-
-    @property
-    def limits(self) -> ImageLimits:
-        return self.pipeline.limits
-
-    def submit(self, owner: str, data: bytes, filename: str) -> str:
-        return self.pipeline.submit(data, owner)
-
-    def wait(self, owner: str, prediction_id: str, timeout: float | None = None) -> Prediction:
-        try:
-            return self.pipeline.wait(prediction_id, owner, timeout or self._timeout)
-        except ResultTimeout as exc:
-            raise ResultTimeout(
-                f"No result after {timeout or self._timeout:.0f} seconds. The model may still be "
-                "downloading (first run) or busy; the result will appear in History."
-            ) from exc
+def local_backend(pipeline: LocalPipeline) -> Backend:
+    """The embedded default: the model on this machine, data in a directory."""
+    return Backend(pipeline, label="local", default_owner=LOCAL_OWNER)
 
 
-class AwsBackend(_StoredResults):
-    """The deployed stack, through the runtime's ``RemotePipeline``."""
-
-    def __init__(self, pipeline: RemotePipeline, stack: str = "") -> None:
-        self.pipeline = pipeline
-        self.results = pipeline.results
-        self.stack = stack
-
-    default_owner = SHARED_OWNER
-
-    @property
-    def label(self) -> str:
-        return f"AWS {self.stack}".strip()
-
-    @property
-    def limits(self) -> ImageLimits:
-        return self.pipeline.limits
-
-    def submit(self, owner: str, data: bytes, filename: str) -> str:
-        return self.pipeline.submit(data, owner)
-
-    def wait(self, owner: str, prediction_id: str, timeout: float | None = None) -> Prediction:
-        return self.pipeline.wait(prediction_id, owner, timeout)
+def aws_backend(pipeline: RemotePipeline, stack: str = "") -> Backend:
+    """The deployed stack: uploads to its bucket, records from its Lambda function."""
+    return Backend(pipeline, label=f"AWS {stack}".strip(), default_owner=SHARED_OWNER)
 
 
 @dataclass(frozen=True)
@@ -245,7 +197,7 @@ def backend_from_env(env: Mapping[str, str] | None = None) -> Backend:
     kind = env.get("DERMASCAN_BACKEND", "local").strip().lower() or "local"
     timeout = _timeout(env)
     if kind == "local":
-        return LocalBackend(LocalPipeline.from_env(env), timeout=timeout)
+        return local_backend(LocalPipeline.from_env(env, timeout=timeout))
     if kind == "aws":
         bucket = env.get("DERMASCAN_BUCKET", "").strip()
         if not bucket:
@@ -254,7 +206,7 @@ def backend_from_env(env: Mapping[str, str] | None = None) -> Backend:
                 "`export $(pulumi stack output appEnv)` in the stack's directory."
             )
         pipeline = RemotePipeline(S3Store(_s3_client(), bucket), timeout=timeout)
-        return AwsBackend(pipeline, stack=env.get("DERMASCAN_STACK", ""))
+        return aws_backend(pipeline, stack=env.get("DERMASCAN_STACK", ""))
     raise BackendConfigError(f"DERMASCAN_BACKEND must be 'local' or 'aws', not {kind!r}")
 
 
@@ -296,7 +248,7 @@ class Sample:
 def shared_backend() -> Backend:
     """The process-wide backend: the model and the clients are made once, for every session."""
     backend = backend_from_env()
-    if isinstance(backend, LocalBackend):
+    if isinstance(backend.pipeline, LocalPipeline):
         backend.pipeline.resume_pending()  # uploads a previous run left unclassified
     return backend
 

@@ -47,6 +47,7 @@ class LocalPipeline:
         layout: KeyLayout | None = None,
         limits: ImageLimits | None = None,
         clock: Clock = utc_now,
+        timeout: float = 180.0,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
@@ -56,12 +57,15 @@ class LocalPipeline:
         self.results = Results(store, self.layout)
         self.limits = limits or ImageLimits()
         self._clock = clock
+        self.timeout = timeout
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dermascan")
         self._running: dict[str, Future[Prediction]] = {}
         self._lock = threading.Lock()
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> LocalPipeline:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, timeout: float = 180.0
+    ) -> LocalPipeline:
         """The local pipeline configured by ``DERMASCAN_*`` environment variables.
 
         ``DERMASCAN_DATA_DIR`` (default ``./.dermascan``), ``DERMASCAN_MODEL`` (a Hub id or a
@@ -78,6 +82,7 @@ class LocalPipeline:
             LocalStore(Path(env.get("DERMASCAN_DATA_DIR") or DEFAULT_DATA_DIR)),
             TransformersClassifier(model, revision),
             workers=int(workers),
+            timeout=timeout,
         )
 
     def submit(self, data: bytes, owner: str = LOCAL_OWNER) -> str:
@@ -106,24 +111,26 @@ class LocalPipeline:
         return self.results.get(owner, prediction_id)
 
     def wait(
-        self, prediction_id: str, owner: str = LOCAL_OWNER, timeout: float = 300
+        self, prediction_id: str, owner: str = LOCAL_OWNER, timeout: float | None = None
     ) -> Prediction:
         """Block until the record of an upload exists.
 
         Raises:
-            ResultTimeout: no record within ``timeout`` seconds.
+            ResultTimeout: no record within ``timeout`` seconds (default: the pipeline's).
             ClassifierError: classification failed in a way that is not the image's fault
                 (the upload stays pending and can be retried with ``resume_pending``).
             LookupError: there is no such upload.
         """
+        limit = timeout or self.timeout
         with self._lock:
             running = self._running.get(prediction_id)
         if running is not None:
             try:
-                return running.result(timeout=timeout)
+                return running.result(timeout=limit)
             except FutureTimeout:
                 raise ResultTimeout(
-                    f"no result for {prediction_id} after {timeout:.0f} s"
+                    f"No result after {limit:.0f} seconds. The model may still be downloading "
+                    "(first run) or busy; the result will appear in History."
                 ) from None
         record = self.result(prediction_id, owner)
         if record is not None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import requests
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
@@ -82,3 +83,30 @@ class EndpointFaults:
             headers,  # type: ignore[arg-type]  # botocore reads it as a plain mapping
             _Body(json.dumps(payload).encode()),
         )
+
+
+def lambda_sqs_record(message: Mapping[str, Any], queue_arn: str) -> dict[str, Any]:
+    """An SQS message (as ReceiveMessage returns it) as Lambda's event source passes it on."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {"ApproximateReceiveCount": "1"},
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": REGION,
+    }
+
+
+class LambdaContext:
+    """The parts of Lambda's context object that Powertools reads."""
+
+    function_name = "dermascan-classify"
+    memory_limit_in_mb = 1024
+    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:dermascan-classify"
+    aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 60_000

@@ -7,7 +7,7 @@ import json
 import socket
 import sys
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from moto.server import ThreadedMotoServer
 from app.backend import shared_backend
 from tests.app.conftest import new_app
 from tests.app.test_local_app import classify_upload, scores_table, texts
-from tests.aws import REGION, container_answer
+from tests.aws import REGION, LambdaContext, container_answer, lambda_sqs_record
 
 BUCKET = "dermascan-app-test"
 
@@ -105,34 +105,14 @@ class QueueWorker(threading.Thread):
         ).get("Messages", [])
         if not messages:
             return
-        event = {"Records": [self.record(m) for m in messages]}
-        result: dict[str, Any] = self.handler.handler(event, _Context())
+        event = {"Records": [lambda_sqs_record(m, self.arn) for m in messages]}
+        result: dict[str, Any] = self.handler.handler(event, LambdaContext())
         failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
         for message in messages:
             if message["MessageId"] not in failed:
                 self.sqs.delete_message(
                     QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
                 )
-
-    def record(self, message: Mapping[str, Any]) -> dict[str, Any]:
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message["Body"],
-            "attributes": {},
-            "messageAttributes": {},
-            "md5OfBody": message["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self.arn,
-            "awsRegion": REGION,
-        }
-
-
-class _Context:
-    function_name = "dermascan-classify"
-    memory_limit_in_mb = 1024
-    invoked_function_arn = f"arn:aws:lambda:{REGION}:123456789012:function:dermascan-classify"
-    aws_request_id = "test"
 
 
 @pytest.fixture

@@ -11,12 +11,12 @@ import pytest
 from moto import mock_aws
 
 from app.backend import (
-    AwsBackend,
     BackendConfigError,
     HistoryFilter,
-    LocalBackend,
+    aws_backend,
     backend_from_env,
     history,
+    local_backend,
 )
 from runtime.local import LocalPipeline, ResultTimeout
 from runtime.records import ErrorInfo, ImageInfo, KeyLayout, Prediction, Timings, new_id
@@ -120,7 +120,7 @@ def test_history_pages_through_2500_records_reading_only_each_page(
 ) -> None:
     store, ids = big_store
     counting = CountingStore(store)
-    backend = AwsBackend(RemotePipeline(counting))  # reads as the app does, from any store
+    backend = aws_backend(RemotePipeline(counting))  # reads as the app does, from any store
 
     first = history(backend, "local", limit=50)
     assert [e.id for e in first.entries] == ids[::-1][:50]
@@ -137,7 +137,7 @@ def test_filtered_history_reads_a_bounded_number_of_records(
 ) -> None:
     store, _ = big_store
     counting = CountingStore(store)
-    backend = AwsBackend(RemotePipeline(counting))
+    backend = aws_backend(RemotePipeline(counting))
     melanomas = history(
         backend, "local", limit=20, filters=HistoryFilter(classes=frozenset({"mel"}))
     )
@@ -152,7 +152,7 @@ def test_filtered_history_reads_a_bounded_number_of_records(
 def test_a_scan_that_finds_too_few_matches_stops_and_can_continue(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     fill(store, 120)
-    backend = AwsBackend(RemotePipeline(store))
+    backend = aws_backend(RemotePipeline(store))
     page = history(
         backend,
         "local",
@@ -188,7 +188,7 @@ def test_filters(filters: HistoryFilter, shown: set[str]) -> None:
 
 def test_one_owner_cannot_read_anothers_records(tmp_path: Path, sample_jpeg: bytes) -> None:
     pipeline = LocalPipeline(LocalStore(tmp_path), FakeClassifier())
-    backend = LocalBackend(pipeline)
+    backend = local_backend(pipeline)
     try:
         alice, bob = "u-alice", "u-bob"
         alices = backend.submit(alice, sample_jpeg, "mole.jpg")
@@ -204,7 +204,7 @@ def test_one_owner_cannot_read_anothers_records(tmp_path: Path, sample_jpeg: byt
 
 
 def test_aws_wait_ends_in_a_message_about_cold_starts(tmp_path: Path) -> None:
-    backend = AwsBackend(RemotePipeline(LocalStore(tmp_path), timeout=0.3, first_poll=0.05))
+    backend = aws_backend(RemotePipeline(LocalStore(tmp_path), timeout=0.3, first_poll=0.05))
     prediction_id = backend.submit("shared", b"\xff\xd8\xff jpeg", "x.jpg")
     with pytest.raises(ResultTimeout, match="cold start") as waited:
         backend.wait("shared", prediction_id)
@@ -213,7 +213,7 @@ def test_aws_wait_ends_in_a_message_about_cold_starts(tmp_path: Path) -> None:
 
 def test_aws_uploads_are_keyed_by_id_never_by_file_name(tmp_path: Path, sample_jpeg: bytes) -> None:
     store = LocalStore(tmp_path)
-    backend = AwsBackend(RemotePipeline(store))
+    backend = aws_backend(RemotePipeline(store))
     prediction_id = backend.submit("shared", sample_jpeg, "Jane Doe left arm.jpg")
     assert store.list_keys("uploads/", 10).keys == (f"uploads/shared/{prediction_id}.jpg",)
 
@@ -235,6 +235,6 @@ def test_the_aws_backend_from_the_stacks_environment(mocked_aws: None) -> None:
     backend = backend_from_env(
         {"DERMASCAN_BACKEND": "aws", "DERMASCAN_BUCKET": "b", "DERMASCAN_STACK": "prod"}
     )
-    assert isinstance(backend, AwsBackend)
+    assert isinstance(backend.pipeline, RemotePipeline)
     assert backend.label == "AWS prod"
     assert backend.default_owner == "shared"

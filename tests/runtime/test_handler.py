@@ -16,22 +16,18 @@ import pytest
 from runtime.events import created_objects
 from runtime.labels import CLASSES
 from runtime.records import KeyLayout, Prediction, new_id
-from tests.aws import REGION, EndpointFaults, container_answer, queue_endpoint_answers
+from tests.aws import (
+    REGION,
+    EndpointFaults,
+    LambdaContext,
+    container_answer,
+    lambda_sqs_record,
+    queue_endpoint_answers,
+)
 
 BUCKET = "dermascan-handler-test"
 ENDPOINT = "dermascan-endpoint"
 LAYOUT = KeyLayout()
-
-
-@dataclass
-class LambdaContext:
-    function_name: str = "dermascan-classify"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:dermascan-classify"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
 
 
 @dataclass
@@ -59,19 +55,7 @@ class Deployment:
             if not messages:
                 return records
             for message in messages:
-                records.append(
-                    {
-                        "messageId": message["MessageId"],
-                        "receiptHandle": message["ReceiptHandle"],
-                        "body": message["Body"],
-                        "attributes": {"ApproximateReceiveCount": "1"},
-                        "messageAttributes": {},
-                        "md5OfBody": message["MD5OfBody"],
-                        "eventSource": "aws:sqs",
-                        "eventSourceARN": self.queue_arn,
-                        "awsRegion": REGION,
-                    }
-                )
+                records.append(lambda_sqs_record(message, self.queue_arn))
 
     def invoke(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         result: dict[str, Any] = self.handler.handler({"Records": records}, LambdaContext())
@@ -253,17 +237,8 @@ def test_keys_outside_the_uploads_prefix_are_ignored(deployment: Deployment) -> 
             }
         ]
     }
-    record = {
-        "messageId": "m-1",
-        "receiptHandle": "r",
-        "body": json.dumps(body),
-        "attributes": {},
-        "messageAttributes": {},
-        "md5OfBody": "",
-        "eventSource": "aws:sqs",
-        "eventSourceARN": deployment.queue_arn,
-        "awsRegion": REGION,
-    }
+    message = {"MessageId": "m-1", "ReceiptHandle": "r", "Body": json.dumps(body)}
+    record = lambda_sqs_record(message, deployment.queue_arn)
     assert deployment.invoke([record]) == {"batchItemFailures": []}
     assert deployment.records() == []
 
