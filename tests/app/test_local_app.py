@@ -130,3 +130,17 @@ def test_the_about_page_is_honest_about_accuracy(local_env: Path) -> None:
     assert "73 % sensitivity for melanoma" in said
     assert "CC BY-NC 4.0" in said
     assert "doi:10.1038/sdata.2018.161" in said
+
+
+def test_a_model_that_cannot_load_is_explained_and_the_upload_kept(
+    local_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, sample_jpeg: bytes
+) -> None:
+    empty = tmp_path / "no-model"
+    empty.mkdir()
+    monkeypatch.setenv("DERMASCAN_MODEL", str(empty))
+    at = classify_upload(new_app(), "lesion.jpg", sample_jpeg)
+    assert "The model could not run" in texts(at)
+    assert "DERMASCAN_MODEL" in texts(at)
+    at.switch_page("app_pages/history.py").run()
+    (table,) = at.dataframe
+    assert list(table.value["Status"]) == ["pending"]  # kept, to be classified once fixed
