@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -85,7 +86,10 @@ def burst(directory: Path, shape: str, uploads: int, workers: int) -> Table:
     """``uploads`` submitted at once to the local pipeline, against the model alone."""
     model_dir = random_vit(directory / f"burst-{shape}", shape)
     data = _samples()
-    classifier = TransformersClassifier(str(model_dir))
+    # Each worker gets its share of the cores, as LocalPipeline.from_env configures it.
+    classifier = TransformersClassifier(
+        str(model_dir), threads=max(1, (os.cpu_count() or 1) // workers)
+    )
     classifier.load()
     jpegs = [prepare(data[n % len(data)]).jpeg for n in range(uploads)]
     classifier.classify(jpegs[0])

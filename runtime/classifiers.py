@@ -223,11 +223,16 @@ class TransformersClassifier:
         self,
         model: str = DEFAULT_MODEL_ID,
         revision: str | None = DEFAULT_MODEL_REVISION,
+        threads: int | None = None,
     ) -> None:
         """Args:
         model: a Hub model id, or the path of a directory holding a saved model.
         revision: the Hub revision to pin; ignored for a local directory.
+        threads: torch's threads per inference (a process-wide setting); None leaves torch's
+            default of one per core. With several workers, cores / workers each avoids
+            oversubscription: torch's parallel sections wait for their slowest thread.
         """
+        self._threads = threads
         self._source = model
         self._local = _is_local_dir(model)
         self._revision = None if self._local else revision
@@ -275,6 +280,10 @@ class TransformersClassifier:
                 "Local inference needs transformers and torch: "
                 "pip install -r requirements-local.txt"
             ) from exc
+        if self._threads is not None:
+            import torch
+
+            torch.set_num_threads(self._threads)
         try:
             return pipeline(
                 "image-classification",

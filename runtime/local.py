@@ -78,9 +78,11 @@ class LocalPipeline:
         workers = env.get("DERMASCAN_WORKERS", "1")
         if not workers.isdigit() or int(workers) < 1:
             raise ValueError(f"DERMASCAN_WORKERS must be a positive whole number, got {workers!r}")
+        cores = os.cpu_count() or 1
+        threads = max(1, cores // int(workers)) if int(workers) > 1 else None
         return cls(
             LocalStore(Path(env.get("DERMASCAN_DATA_DIR") or DEFAULT_DATA_DIR)),
-            TransformersClassifier(model, revision),
+            TransformersClassifier(model, revision, threads=threads),
             workers=int(workers),
             timeout=timeout,
         )

@@ -215,3 +215,14 @@ def test_a_directory_without_a_model_says_what_to_do(tmp_path: Path) -> None:
     classifier = TransformersClassifier(str(tmp_path))
     with pytest.raises(ModelUnavailable, match="does not hold a saved image-classification"):
         classifier.load()
+
+
+def test_a_thread_count_is_applied_to_torch(tiny_model_dir: Path) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        TransformersClassifier(str(tiny_model_dir), threads=1).load()
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

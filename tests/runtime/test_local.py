@@ -164,3 +164,21 @@ def test_configuration_from_the_environment(tmp_path: Path) -> None:
         local.close()
     with pytest.raises(ValueError, match="DERMASCAN_WORKERS"):
         LocalPipeline.from_env({"DERMASCAN_WORKERS": "0"})
+
+
+def test_several_workers_share_the_cores_instead_of_oversubscribing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    local = LocalPipeline.from_env({"DERMASCAN_DATA_DIR": str(tmp_path), "DERMASCAN_WORKERS": "4"})
+    try:
+        assert isinstance(local.classifier, TransformersClassifier)
+        assert local.classifier._threads == 2
+    finally:
+        local.close()
+    single = LocalPipeline.from_env({"DERMASCAN_DATA_DIR": str(tmp_path)})
+    try:
+        assert isinstance(single.classifier, TransformersClassifier)
+        assert single.classifier._threads is None  # one worker: torch uses every core
+    finally:
+        single.close()
