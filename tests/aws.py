@@ -110,3 +110,25 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return 60_000
+
+
+def wire_uploads_queue(s3: Any, sqs: Any, bucket: str, queue_name: str) -> tuple[str, str]:
+    """A bucket whose new objects under uploads/ are announced on a queue, as the stack wires
+    them. Returns the queue's URL and ARN. S3 sends its test event first."""
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    queue_arn = str(attributes["Attributes"]["QueueArn"])
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": queue_arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                }
+            ]
+        },
+    )
+    return str(queue_url), queue_arn

@@ -19,7 +19,13 @@ from moto.server import ThreadedMotoServer
 from app.backend import shared_backend
 from tests.app.conftest import new_app
 from tests.app.test_local_app import classify_upload, scores_table, texts
-from tests.aws import REGION, LambdaContext, container_answer, lambda_sqs_record
+from tests.aws import (
+    REGION,
+    LambdaContext,
+    container_answer,
+    lambda_sqs_record,
+    wire_uploads_queue,
+)
 
 BUCKET = "dermascan-app-test"
 
@@ -47,23 +53,7 @@ def stack(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The bucket, queue and notification of a deployed stack, and the app pointed at it."""
     s3 = boto3.client("s3", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    queue_url = sqs.create_queue(QueueName="uploads")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    s3.put_bucket_notification_configuration(
-        Bucket=BUCKET,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "QueueArn": arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
-                }
-            ]
-        },
-    )
+    queue_url, _ = wire_uploads_queue(s3, sqs, BUCKET, "uploads")
     for name, value in {
         "DERMASCAN_BACKEND": "aws",
         "DERMASCAN_BUCKET": BUCKET,

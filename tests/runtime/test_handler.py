@@ -23,6 +23,7 @@ from tests.aws import (
     container_answer,
     lambda_sqs_record,
     queue_endpoint_answers,
+    wire_uploads_queue,
 )
 
 BUCKET = "dermascan-handler-test"
@@ -81,23 +82,7 @@ class Deployment:
 def deployment(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Deployment]:
     s3 = boto3.client("s3", region_name=REGION)
     sqs = boto3.client("sqs", region_name=REGION)
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    queue_url = sqs.create_queue(QueueName="dermascan-uploads")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    s3.put_bucket_notification_configuration(
-        Bucket=BUCKET,
-        NotificationConfiguration={
-            "QueueConfigurations": [
-                {
-                    "QueueArn": queue_arn,
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
-                }
-            ]
-        },
-    )
+    queue_url, queue_arn = wire_uploads_queue(s3, sqs, BUCKET, "dermascan-uploads")
     monkeypatch.setenv("BUCKET_NAME", BUCKET)
     monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
     monkeypatch.setenv("INVOKE_MAX_ATTEMPTS", "3")
