@@ -211,11 +211,6 @@ class KeyLayout:
             owner=check_owner(owner), id=derived_id(key, uploaded_at), extension=extension
         )
 
-    def id_from_key(self, key: str) -> str:
-        """The id in any key of this layout (upload, prediction or thumbnail)."""
-        name = key.rpartition("/")[2]
-        return check_id(name.partition(".")[0])
-
 
 @dataclass(frozen=True)
 class ModelInfo:
