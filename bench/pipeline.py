@@ -82,8 +82,19 @@ def overhead(directory: Path, shapes: tuple[str, ...], images: int) -> Table:
     )
 
 
+def _model_alone_seconds(
+    classifier: TransformersClassifier, jpegs: list[bytes], workers: int
+) -> float:
+    """Seconds the classifier alone takes for ``jpegs`` on ``workers`` threads."""
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(classifier.classify, jpegs))
+    return time.perf_counter() - start
+
+
 def burst(directory: Path, shape: str, uploads: int, workers: int) -> Table:
-    """``uploads`` submitted at once to the local pipeline, against the model alone."""
+    """``uploads`` submitted at once to the local pipeline, against the model alone on the
+    same prepared images with the same workers."""
     model_dir = random_vit(directory / f"burst-{shape}", shape)
     data = _samples()
     # Each worker gets its share of the cores, as LocalPipeline.from_env configures it.
@@ -94,10 +105,9 @@ def burst(directory: Path, shape: str, uploads: int, workers: int) -> Table:
     jpegs = [prepare(data[n % len(data)]).jpeg for n in range(uploads)]
     classifier.classify(jpegs[0])
 
-    start = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        list(pool.map(classifier.classify, jpegs))
-    model_rate = uploads / (time.perf_counter() - start)
+    # The model alone runs half its images before the burst and half after: this machine's
+    # speed drifts by several percent within minutes, and bracketing cancels a steady drift.
+    model_seconds = _model_alone_seconds(classifier, jpegs[: uploads // 2], workers)
 
     store = LocalStore(directory / "burst-store")
     pipeline = LocalPipeline(store, classifier, workers=workers)
@@ -109,6 +119,8 @@ def burst(directory: Path, shape: str, uploads: int, workers: int) -> Table:
     records = [pipeline.wait(prediction_id, timeout=3600) for prediction_id in ids]
     elapsed = time.perf_counter() - start
     pipeline.close()
+    model_seconds += _model_alone_seconds(classifier, jpegs[uploads // 2 :], workers)
+    model_rate = uploads / model_seconds
 
     latencies = sorted(
         (datetime.fromisoformat(r.created_at) - submitted[r.id]).total_seconds() for r in records
