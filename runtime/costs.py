@@ -1,7 +1,10 @@
 """What dermascan costs on AWS each month, from list prices kept here, dated and cited.
 
 Prices: AWS list prices for us-east-1, on-demand, without free tiers, as published on the
-pages below in 2025 and recorded here in 2026-11 without network access to re-check them.
+pages below in 2025 and recorded here in 2026-11 without network access to the pages. The
+SageMaker rates (instance hours, serverless $0.00012/s at 6 GB, $0.016/GB processed) were
+cross-checked in 2026-11 against public cost scripts that quote the same figures, not against
+the pages themselves; one 2025 blog quotes ml.m5.xlarge at $0.269/h where we have $0.23.
 Other regions cost up to ~25 % more. Check the pages before budgeting; update PRICES (and
 PRICES_AS_OF) when they change.
 - SageMaker: https://aws.amazon.com/sagemaker/pricing/ (Serverless Inference; Real-Time)
