@@ -185,9 +185,10 @@ def model_policy(
 ) -> Document:
     """What SageMaker may do for the model: write its logs, use the key, read the weights.
 
-    No ECR statements: SageMaker pulls AWS's own Deep Learning Container images itself. A
-    private image would need ``ecr:GetAuthorizationToken`` (which cannot be scoped) and pull
-    rights on its repository.
+    No ECR statements: SageMaker pulls its own prebuilt (Deep Learning Container) images with
+    service-owned credentials, so customer IAM policies do not apply to the pull ("Docker
+    Registry Paths and Example Code", SageMaker developer guide). A private image would need
+    ``ecr:GetAuthorizationToken`` (which cannot be scoped) and pull rights on its repository.
     """
     statements = [
         allow(
