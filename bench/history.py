@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import subprocess
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -21,11 +19,11 @@ from runtime.records import ImageInfo, KeyLayout, ModelInfo, Prediction, Timings
 from runtime.results import Results
 from runtime.stores import LocalStore, S3Store, Store
 
-LAYOUT = KeyLayout()
-START = datetime(2026, 1, 1, tzinfo=UTC)
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+LAYOUT = KeyLayout()
+START = datetime(2026, 1, 1, tzinfo=UTC)
 READERS = 8  # records read at once, as the app reads them
 MODEL = ModelInfo(id="bench", revision=None, backend="bench")
 
@@ -152,23 +150,19 @@ def _s3_pages(sizes: tuple[int, ...]) -> list[S3Page]:
             for size in sizes:
                 store = S3Store(client, _bucket(size))
                 before = sent.count
-                Results(store, LAYOUT).page("local", 50)
+                # One reader: the counter is not meant to be shared between threads.
+                newest = Results(store, LAYOUT).page("local", 50)
                 requests = sent.count - before
                 prefix = LAYOUT.owner_uploads("local")
                 listing = median_seconds(partial(store.list_keys, prefix, 50), 5)
-                newest = store.list_keys(LAYOUT.owner_predictions("local"), 50).keys
-                reads = median_seconds(partial(_read_all, store, newest), 5)
+                ids = [entry.id for entry in newest.entries]
+                results = Results(store, LAYOUT, readers=READERS)
+                reads = median_seconds(partial(results.records, "local", ids), 5)
                 pages.append(S3Page(_page_seconds(store, 5), listing, reads, requests))
             return pages
         finally:
             server.stdin.close()  # tells the server to stop
             server.wait(timeout=60)
-
-
-def _read_all(store: Store, keys: tuple[str, ...]) -> None:
-    """Read records as ``Results.page`` does, ``READERS`` at once."""
-    with ThreadPoolExecutor(max_workers=READERS) as pool:
-        list(pool.map(store.get, keys))
 
 
 def serve(sizes: tuple[int, ...]) -> None:
@@ -194,7 +188,6 @@ def serve(sizes: tuple[int, ...]) -> None:
                 backend.put_object(bucket, key, data)
 
             fill(put, size)
-        gc.collect()
         print(endpoint, flush=True)
         sys.stdin.read()
     finally:

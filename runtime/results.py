@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal
@@ -72,7 +72,7 @@ class Results:
                 ids.append(self.layout.parse_upload_key(key).id)
             except InvalidKey:
                 continue  # named by another tool; its record is found through its own id
-        records = self._map(lambda prediction_id: self.get(owner, prediction_id), ids)
+        records = self.records(owner, ids)
         entries = tuple(
             HistoryEntry(
                 id=prediction_id,
@@ -106,10 +106,14 @@ class Results:
         except ObjectNotFound:
             return None  # deleted between the listing and the read
 
-    def _map(
-        self, read: Callable[[str], Prediction | None], ids: list[str]
-    ) -> list[Prediction | None]:
+    def records(self, owner: str, ids: Sequence[str]) -> list[Prediction | None]:
+        """The records of these uploads, in order, None where there is none yet; ``readers``
+        are read at once.
+
+        Raises:
+            InvalidKey: an id or ``owner`` is malformed.
+        """
         if self._readers == 1 or len(ids) < 2:
-            return [read(prediction_id) for prediction_id in ids]
+            return [self.get(owner, prediction_id) for prediction_id in ids]
         with ThreadPoolExecutor(max_workers=min(self._readers, len(ids))) as pool:
-            return list(pool.map(read, ids))
+            return list(pool.map(lambda prediction_id: self.get(owner, prediction_id), ids))
