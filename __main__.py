@@ -12,6 +12,7 @@ from components.model_hosting import ModelHosting, ModelHostingArgs
 from components.observability import Observability, ObservabilityArgs
 from components.packaging import function_zip, layer_zip
 from components.storage import Storage, StorageArgs
+from runtime.keys import KeyLayout
 
 HERE = Path(__file__).resolve().parent
 # Every key, its type and its default are declared in Pulumi.yaml: read them with require*.
@@ -26,6 +27,9 @@ with_provider = pulumi.ResourceOptions(providers={"aws": provider})
 account_id = aws.get_caller_identity(opts=pulumi.InvokeOptions(provider=provider)).account_id
 
 timeout = config.require_int("lambdaTimeoutSeconds")
+# The one key layout: the pipeline writes with it, and the bucket's notification filter and
+# lifecycle rules, the function's IAM scopes and its environment all derive from it.
+layout = KeyLayout()
 storage = Storage(
     "storage",
     StorageArgs(
@@ -33,6 +37,7 @@ storage = Storage(
         region=region,
         upload_retention_days=config.require_int("uploadRetentionDays"),
         queue_visibility_timeout_seconds=VISIBILITY_FACTOR * timeout,
+        layout=layout,
         force_destroy=config.require_bool("forceDestroy"),
     ),
     opts=with_provider,
@@ -80,6 +85,7 @@ compute = Compute(
         memory_mb=config.require_int("lambdaMemoryMb"),
         timeout_seconds=timeout,
         log_retention_days=config.require_int("logRetentionDays"),
+        layout=layout,
     ),
     opts=with_provider,
 )

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from app.backend import BackendConfigError, current_owner, shared_backend, sign_in_configured
+from app.markup import plain
+from app.session import current_owner, shared_backend, sign_in_configured
 from app.widgets import DISCLAIMER
+from runtime.settings import ConfigError
 
 # A bundled favicon: a Material icon here would be fetched from Google's font servers.
 st.set_page_config(page_title="dermascan", page_icon=str(Path(__file__).with_name("favicon.png")))
@@ -26,8 +28,9 @@ page = st.navigation(
 
 try:
     backend = shared_backend()
-except BackendConfigError as exc:
-    st.error(f"dermascan is not configured: {exc}")
+except ConfigError as exc:
+    # One line naming the variable; the value came from whoever set it, so it is shown as text.
+    st.error(f"dermascan is not configured: {plain(exc)}", icon=":material/settings:")
     st.stop()
 
 st.caption(f"dermascan · skin-lesion triage support · data: **{backend.label}**")

@@ -122,6 +122,22 @@ def verdict(prediction: Prediction) -> None:
         st.warning(f"**Uncertain.** {doubt}", icon=":material/help:")
 
 
+def result_panel(prediction: Prediction, picture: bytes | None, caption: str) -> None:
+    """One result as both Classify and Prediction show it: the image beside the verdict, then
+    all seven scores as a chart and a table."""
+    left, right = st.columns([1, 2])
+    with left:
+        if picture:
+            st.image(picture, caption=caption)
+    with right:
+        verdict(prediction)
+    if prediction.status == "ok":
+        st.subheader("All seven scores")
+        score_chart(prediction)
+        with st.expander("The seven scores as a table"):
+            score_table(prediction)
+
+
 def provenance(prediction: Prediction) -> None:
     """Where the result came from: model, image, timings and time."""
     model = prediction.model

@@ -13,9 +13,10 @@ from bench.common import SAMPLES, Table
 from bench.models import random_vit
 from runtime.classifiers import Scores, TransformersClassifier
 from runtime.images import prepare
+from runtime.keys import KeyLayout, id_time, new_id
 from runtime.local import LocalPipeline
 from runtime.pipeline import process_upload
-from runtime.records import KeyLayout, ModelInfo, id_time, new_id
+from runtime.records import ModelInfo
 from runtime.stores import LocalStore
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
 from components import _policies
+from runtime.formats import DEFAULT_MAX_BYTES
+from runtime.keys import KeyLayout
 
 LAMBDA_RUNTIME = "python3.12"
 LAMBDA_ARCHITECTURE = "arm64"
@@ -41,9 +42,10 @@ class ComputeArgs:
     batch_size: int = 5
     batch_window_seconds: int = 1
     log_retention_days: int = 30
-    max_image_bytes: int = 10 * 1024 * 1024
-    uploads_prefix: str = "uploads/"
-    result_prefixes: Sequence[str] = field(default=("predictions/", "thumbnails/"))
+    max_image_bytes: int = DEFAULT_MAX_BYTES
+    layout: KeyLayout = field(default_factory=KeyLayout)
+    """Where uploads and results live: the role's S3 scopes and the function's environment
+    follow it."""
 
     def __post_init__(self) -> None:
         if self.queue_visibility_timeout_seconds < VISIBILITY_FACTOR * self.timeout_seconds:
@@ -114,8 +116,8 @@ class Compute(pulumi.ComponentResource):
                 lambda arns: json.dumps(
                     _policies.function_policy(
                         bucket_arn=arns[0],
-                        uploads_prefix=args.uploads_prefix,
-                        result_prefixes=args.result_prefixes,
+                        uploads_prefix=args.layout.uploads,
+                        result_prefixes=tuple(args.layout.result_prefixes().values()),
                         queue_arn=arns[1],
                         endpoint_arn=arns[2],
                         key_arn=arns[3],
@@ -133,9 +135,6 @@ class Compute(pulumi.ComponentResource):
             compatible_architectures=[LAMBDA_ARCHITECTURE],
             description="dermascan runtime dependencies (requirements-lambda.txt)",
             opts=child,
-        )
-        prefixes = dict(
-            zip(("PREDICTIONS_PREFIX", "THUMBNAILS_PREFIX"), args.result_prefixes, strict=True)
         )
         self.function = aws.lambda_.Function(
             f"{name}-classify",
@@ -157,8 +156,7 @@ class Compute(pulumi.ComponentResource):
                     "ENDPOINT_NAME": args.endpoint_name,
                     "MODEL_ID": args.model_id,
                     "MODEL_REVISION": args.model_revision,
-                    "UPLOADS_PREFIX": args.uploads_prefix,
-                    **prefixes,
+                    **args.layout.environment(),
                     "MAX_IMAGE_BYTES": str(args.max_image_bytes),
                     "POWERTOOLS_SERVICE_NAME": "dermascan",
                     "POWERTOOLS_METRICS_NAMESPACE": "dermascan",

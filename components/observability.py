@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import _policies
+from runtime.labels import CLASSES
 
 
 @dataclass(frozen=True)
@@ -323,10 +324,7 @@ def _dashboard(
             ),
             widget(
                 "Predictions by class",
-                [
-                    ["dermascan", "Predictions", "class", c, "service", "dermascan"]
-                    for c in ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
-                ],
+                [["dermascan", "Predictions", "class", c, "service", "dermascan"] for c in CLASSES],
                 0,
                 6,
             ),

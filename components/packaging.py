@@ -7,6 +7,7 @@ same bytes and Pulumi sees no change; the layer is cached by the hash of its inp
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import shutil
 import subprocess
@@ -38,15 +39,68 @@ def deterministic_zip(files: Iterable[tuple[Path, str]], destination: Path) -> P
     return destination
 
 
-def function_zip(source: Path, destination: Path) -> Path:
-    """The function's code: the ``runtime`` package's Python files, nothing else."""
+def imported_modules(package: Path, entry: str = "handler") -> list[str]:
+    """The modules of ``package`` that ``entry`` imports, directly or through one another.
+
+    Read from the source (``import package.x``, ``from package.x import ...``, ``from package
+    import x``), lazy imports inside functions included and ``if TYPE_CHECKING:`` blocks left
+    out (they never run), so the function's zip holds exactly what its handler can reach.
+
+    Returns:
+        Module names within the package, sorted, ``entry`` and ``__init__`` included.
+    """
+    name = package.name
+    queue, found = [entry], {"__init__"}
+    while queue:
+        module = queue.pop()
+        if module in found:
+            continue
+        path = package / f"{module}.py"
+        if not path.is_file():
+            raise FileNotFoundError(f"{name}.{module} is imported but {path} does not exist")
+        found.add(module)
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in _runtime_nodes(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for imported in names:
+                head, _, rest = imported.partition(".")
+                child = rest.partition(".")[0]
+                if head == name and child and (package / f"{child}.py").is_file():
+                    queue.append(child)
+    return sorted(found)
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node of ``tree`` except what sits under ``if TYPE_CHECKING:``."""
+    nodes, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        nodes.append(node)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in (
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        ):
+            stack.extend(node.orelse)
+            continue
+        stack.extend(ast.iter_child_nodes(node))
+    return nodes
+
+
+def function_zip(source: Path, destination: Path, entry: str = "handler") -> Path:
+    """The function's code: the modules of the ``runtime`` package its handler imports.
+
+    The CLI, evaluation, costs and the local and remote pipelines never run in Lambda, so they
+    are not shipped there.
+    """
     files = [
-        (path, f"runtime/{path.relative_to(source).as_posix()}")
-        for path in source.rglob("*.py")
-        if "__pycache__" not in path.parts
+        (source / f"{module}.py", f"{source.name}/{module}.py")
+        for module in imported_modules(source, entry)
     ]
-    if not any(name == "runtime/handler.py" for _, name in files):
-        raise FileNotFoundError(f"{source} holds no handler.py: is it the runtime package?")
     return deterministic_zip(files, destination)
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
 from components import _policies
+from runtime.formats import UPLOAD_SUFFIXES
+from runtime.keys import KeyLayout
 
 # Upload suffixes that trigger processing (S3 matches suffixes case-sensitively).
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".JPG", ".JPEG", ".PNG", ".WEBP")
+IMAGE_SUFFIXES = tuple(f".{s}" for s in UPLOAD_SUFFIXES) + tuple(
+    f".{s.upper()}" for s in UPLOAD_SUFFIXES
+)
 
 
 @dataclass(frozen=True)
@@ -31,8 +34,8 @@ class StorageArgs:
     queue_retention_seconds: int = 4 * 24 * 3600
     dlq_retention_seconds: int = 14 * 24 * 3600
     max_receive_count: int = 5
-    uploads_prefix: str = "uploads/"
-    result_prefixes: Sequence[str] = field(default=("predictions/", "thumbnails/"))
+    layout: KeyLayout = field(default_factory=KeyLayout)
+    """Where uploads and results live: the notification filter and lifecycle rules follow it."""
     force_destroy: bool = False
     """Let `pulumi destroy` delete non-empty buckets. Off: data outlives a mistaken destroy."""
 
@@ -57,11 +60,6 @@ class StorageArgs:
             )
         if self.dlq_retention_seconds > 14 * 24 * 3600:
             raise ValueError("StorageArgs.dlq_retention_seconds is at most 14 days (SQS limit)")
-        for prefix in (self.uploads_prefix, *self.result_prefixes):
-            if not prefix.endswith("/"):
-                raise ValueError(f"StorageArgs prefixes must end in '/', got {prefix!r}")
-            if prefix != self.uploads_prefix and prefix.startswith(self.uploads_prefix):
-                raise ValueError(f"result prefix {prefix!r} is inside the uploads prefix")
 
 
 class Storage(pulumi.ComponentResource):
@@ -144,13 +142,8 @@ class Storage(pulumi.ComponentResource):
             f"{name}-images-lifecycle",
             bucket=self.bucket.id,
             rules=[
-                _expire(
-                    prefix.rstrip("/"),
-                    prefix,
-                    args.upload_retention_days,
-                    args.noncurrent_version_days,
-                )
-                for prefix in (args.uploads_prefix, *args.result_prefixes)
+                _expire(name, prefix, args.upload_retention_days, args.noncurrent_version_days)
+                for name, prefix in args.layout.prefixes().items()
             ],
             opts=child,
         )
@@ -203,7 +196,7 @@ class Storage(pulumi.ComponentResource):
                     id=f"uploads{suffix}",
                     queue_arn=self.queue.arn,
                     events=["s3:ObjectCreated:*"],
-                    filter_prefix=args.uploads_prefix,
+                    filter_prefix=args.layout.uploads,
                     filter_suffix=suffix,
                 )
                 for suffix in IMAGE_SUFFIXES

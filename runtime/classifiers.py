@@ -103,7 +103,7 @@ def scores_from_labels(answer: object) -> Scores:
         missing = ", ".join(code for code in CLASSES if code not in scores)
         raise ClassifierError(
             f"the model answered {len(scores)} of {len(CLASSES)} classes (missing {missing}); "
-            "was top_k=7 sent?"
+            f"was top_k={len(CLASSES)} sent?"
         )
     return {code: scores[code] for code in CLASSES}
 
@@ -114,7 +114,8 @@ def sagemaker_request_body(jpeg: bytes) -> bytes:
     A raw ``image/jpeg`` body cannot carry parameters, and the container's default is the top
     5 labels; the pipeline's image loader accepts a base64 string, so JSON carries both.
     """
-    payload = {"inputs": base64.b64encode(jpeg).decode("ascii"), "parameters": {"top_k": 7}}
+    parameters = {"top_k": len(CLASSES)}
+    payload = {"inputs": base64.b64encode(jpeg).decode("ascii"), "parameters": parameters}
     return json.dumps(payload).encode("ascii")
 
 

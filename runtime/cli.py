@@ -11,13 +11,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from runtime.classifiers import (
-    DEFAULT_MODEL_ID,
-    DEFAULT_MODEL_REVISION,
-    ClassifierError,
-    ModelUnavailable,
-    TransformersClassifier,
-)
+from runtime.classifiers import ClassifierError, ModelUnavailable, TransformersClassifier
 from runtime.costs import PRICES_AS_OF, cost_table
 from runtime.evaluation import (
     LabelledImage,
@@ -29,22 +23,29 @@ from runtime.evaluation import (
     read_labels,
 )
 from runtime.images import ImageLimits, InvalidImage, prepare, too_large
-from runtime.local import DEFAULT_DATA_DIR, LocalPipeline, ResultTimeout
+from runtime.local import LocalPipeline
 from runtime.remote import RemotePipeline
+from runtime.results import DEFAULT_READERS
+from runtime.settings import DEFAULT_DATA_DIR, ConfigError, LocalSettings, RemoteSettings
 from runtime.stores import S3Store
+from runtime.submission import ResultTimeout
 
 _T = TypeVar("_T")
 
 EXIT_OK = 0
 EXIT_REJECTED = 1  # at least one file was refused or could not be read
-EXIT_USAGE = 2  # argparse's own code for bad arguments
+EXIT_USAGE = 2  # argparse's own code for bad arguments; also a bad setting (ConfigError)
 EXIT_MODEL = 3  # the model could not be loaded or failed
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = _parser().parse_args(argv)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except ConfigError as exc:
+        print(f"dermascan: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -59,7 +60,8 @@ def _parser() -> argparse.ArgumentParser:
         description=(
             "Classify images with the local model (DERMASCAN_MODEL: a Hub id or a model "
             "directory) and print one JSON prediction record per line. Exit codes: 0 all "
-            "classified, 1 a file was refused (reason on stderr), 3 the model failed."
+            "classified, 1 a file was refused (reason on stderr), 2 bad arguments or settings, "
+            "3 the model failed."
         ),
     )
     classify.add_argument("images", nargs="+", type=Path, metavar="IMAGE")
@@ -104,7 +106,7 @@ def _classify(args: argparse.Namespace) -> int:
         env = dict(os.environ)
         if not args.save:
             env["DERMASCAN_DATA_DIR"] = scratch
-        pipeline = LocalPipeline.from_env(env)
+        pipeline = LocalPipeline.from_settings(LocalSettings.from_env(env))
         try:
             return _classify_files(pipeline, args.images, args.indent)
         finally:
@@ -205,6 +207,7 @@ def _progress(items: Sequence[_T], label: str) -> Iterator[_T]:
 def _outcomes_local(
     rows: Sequence[LabelledImage], batch_size: int
 ) -> tuple[list[Outcome], dict[str, str]]:
+    settings = LocalSettings.from_env(os.environ)  # a bad setting stops before any work
     limits = ImageLimits()
     failures: dict[str, str] = {}
     prepared: list[tuple[LabelledImage, bytes]] = []
@@ -215,11 +218,7 @@ def _outcomes_local(
             failures[str(row.path)] = str(exc)
         except OSError as exc:
             failures[str(row.path)] = exc.strerror or str(exc)
-    env = os.environ
-    classifier = TransformersClassifier(
-        env.get("DERMASCAN_MODEL") or DEFAULT_MODEL_ID,
-        env.get("DERMASCAN_MODEL_REVISION") or DEFAULT_MODEL_REVISION,
-    )
+    classifier = TransformersClassifier(settings.model, settings.model_revision)
     batches = [prepared[i : i + batch_size] for i in range(0, len(prepared), batch_size)]
     outcomes: list[Outcome] = []
     for batch in _progress(batches, "classifying"):
@@ -234,13 +233,11 @@ def _outcomes_aws(
     rows: Sequence[LabelledImage], batch_size: int
 ) -> tuple[list[Outcome], dict[str, str]]:
     import boto3
+    from botocore.config import Config
 
-    bucket = os.environ.get("DERMASCAN_BUCKET", "")
-    if not bucket:
-        raise ModelUnavailable(
-            "--backend aws needs DERMASCAN_BUCKET: `export $(pulumi stack output appEnv)`"
-        )
-    remote = RemotePipeline(S3Store(boto3.client("s3"), bucket))
+    settings = RemoteSettings.from_env(os.environ)
+    client = boto3.client("s3", config=Config(max_pool_connections=DEFAULT_READERS))
+    remote = RemotePipeline(S3Store(client, settings.bucket), timeout=settings.result_timeout)
     failures: dict[str, str] = {}
     submitted: list[tuple[LabelledImage, str]] = []
     for row in _progress(rows, "uploading"):  # all at once: the stack works in parallel

@@ -26,10 +26,10 @@ from runtime.classifiers import Classifier, SageMakerClassifier, sagemaker_clien
 from runtime.events import created_objects
 from runtime.pipeline import process_upload
 from runtime.records import Prediction
-from runtime.settings import Settings
+from runtime.settings import FunctionSettings
 from runtime.stores import S3Store, Store
 
-settings = Settings.from_env(os.environ)
+settings = FunctionSettings.from_env(os.environ)
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "dermascan"))
@@ -51,7 +51,7 @@ classifier = SageMakerClassifier(
 
 
 def handle_message(
-    record: SQSRecord, *, store: Store, classifier: Classifier, settings: Settings
+    record: SQSRecord, *, store: Store, classifier: Classifier, settings: FunctionSettings
 ) -> None:
     """Process every upload one SQS message reports.
 

@@ -11,18 +11,16 @@ from typing import Final
 
 from PIL import Image, ImageOps
 
+from runtime.formats import BY_NAME, DEFAULT_MAX_BYTES
+
 MODEL_INPUT_SIZE: Final = 224
 JPEG_QUALITY: Final = 95
-DEFAULT_MAX_BYTES: Final = 10 * 1024 * 1024
 # 50 megapixels admits any phone or dermatoscope photo (a 12 MP phone, a 24 MP camera) and
 # refuses an 8k x 8k image. It sits below Pillow's own bomb threshold (~89 MP), so our check
 # fires first and with a clearer message.
 DEFAULT_MAX_PIXELS: Final = 50_000_000
 DEFAULT_MIN_SIDE: Final = 32
-DEFAULT_FORMATS: Final = frozenset({"JPEG", "PNG", "WEBP"})
-
-# File extension to store an upload under, by the format its content was sniffed as.
-EXTENSIONS: Final = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp"}
+DEFAULT_FORMATS: Final = frozenset(BY_NAME)
 
 # Magic numbers, only to name what a refused file is. Pillow never parses a format that is
 # not allowed, so a crafted GIF or TIFF cannot reach a decoder we did not choose to expose.
@@ -70,9 +68,9 @@ class ImageLimits:
             raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
         if self.min_side < 1:
             raise ValueError(f"min_side must be at least 1, got {self.min_side}")
-        unknown = set(self.formats) - set(EXTENSIONS)
+        unknown = set(self.formats) - set(BY_NAME)
         if not self.formats or unknown:
-            raise ValueError(f"formats must be a non-empty subset of {sorted(EXTENSIONS)}")
+            raise ValueError(f"formats must be a non-empty subset of {sorted(BY_NAME)}")
 
 
 @dataclass(frozen=True)
@@ -270,8 +268,7 @@ def _model_input_jpeg(rgb: Image.Image) -> bytes:
 
 
 def _accepted_formats(allowed: Iterable[str]) -> str:
-    names = {"JPEG": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
-    listed = [names[name] for name in sorted(allowed)]
+    listed = [BY_NAME[name].label for name in sorted(allowed)]
     return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
 
 

@@ -4,30 +4,19 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from pathlib import Path
-from typing import Final
 
-from runtime.classifiers import (
-    DEFAULT_MODEL_ID,
-    DEFAULT_MODEL_REVISION,
-    Classifier,
-    TransformersClassifier,
-)
+from runtime.classifiers import Classifier, TransformersClassifier
+from runtime.formats import content_type
 from runtime.images import ImageLimits
+from runtime.keys import LOCAL_OWNER, InvalidKey, KeyLayout
 from runtime.pipeline import Clock, new_upload, process_upload, utc_now
-from runtime.records import InvalidKey, KeyLayout, Prediction
+from runtime.records import Prediction
 from runtime.results import HistoryPage, Results
+from runtime.settings import LocalSettings
 from runtime.stores import LocalStore
-
-DEFAULT_DATA_DIR: Final = ".dermascan"
-LOCAL_OWNER: Final = "local"
-
-
-class ResultTimeout(TimeoutError):
-    """The record did not appear in time."""
+from runtime.submission import DEFAULT_RESULT_TIMEOUT, ResultTimeout
 
 
 class LocalPipeline:
@@ -47,7 +36,7 @@ class LocalPipeline:
         layout: KeyLayout | None = None,
         limits: ImageLimits | None = None,
         clock: Clock = utc_now,
-        timeout: float = 180.0,
+        timeout: float = DEFAULT_RESULT_TIMEOUT,
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
@@ -63,28 +52,17 @@ class LocalPipeline:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_env(
-        cls, env: Mapping[str, str] | None = None, timeout: float = 180.0
-    ) -> LocalPipeline:
-        """The local pipeline configured by ``DERMASCAN_*`` environment variables.
-
-        ``DERMASCAN_DATA_DIR`` (default ``./.dermascan``), ``DERMASCAN_MODEL`` (a Hub id or a
-        local model directory; default the pinned HAM10000 ViT), ``DERMASCAN_MODEL_REVISION``,
-        ``DERMASCAN_WORKERS`` (default 1: the model already uses every core).
-        """
-        env = os.environ if env is None else env
-        model = env.get("DERMASCAN_MODEL") or DEFAULT_MODEL_ID
-        revision = env.get("DERMASCAN_MODEL_REVISION") or DEFAULT_MODEL_REVISION
-        workers = env.get("DERMASCAN_WORKERS", "1")
-        if not workers.isdigit() or int(workers) < 1:
-            raise ValueError(f"DERMASCAN_WORKERS must be a positive whole number, got {workers!r}")
+    def from_settings(cls, settings: LocalSettings) -> LocalPipeline:
+        """The local pipeline as ``settings`` describe it (see ``LocalSettings.from_env``)."""
         cores = os.cpu_count() or 1
-        threads = max(1, cores // int(workers)) if int(workers) > 1 else None
+        # One share of the cores per worker: torch's parallel sections wait for their slowest
+        # thread, so oversubscribed workers stall each other.
+        threads = max(1, cores // settings.workers) if settings.workers > 1 else None
         return cls(
-            LocalStore(Path(env.get("DERMASCAN_DATA_DIR") or DEFAULT_DATA_DIR)),
-            TransformersClassifier(model, revision, threads=threads),
-            workers=int(workers),
-            timeout=timeout,
+            LocalStore(settings.data_dir),
+            TransformersClassifier(settings.model, settings.model_revision, threads=threads),
+            workers=settings.workers,
+            timeout=settings.result_timeout,
         )
 
     def submit(self, data: bytes, owner: str = LOCAL_OWNER) -> str:
@@ -100,7 +78,7 @@ class LocalPipeline:
             InvalidImage: the file is empty or over the byte limit (nothing is stored).
         """
         upload = new_upload(data, owner, layout=self.layout, limits=self.limits)
-        self.store.put(upload.key, data, upload.content_type)
+        self.store.put(upload.key, data, content_type(upload.extension))
         self._enqueue(upload.id, upload.key)
         return upload.id
 
@@ -162,15 +140,16 @@ class LocalPipeline:
             )
             for key in page.keys:
                 try:
-                    ref = self.layout.parse_upload_key(key)
+                    upload = self.layout.parse_upload_key(key)
                 except InvalidKey:
                     continue
                 with self._lock:
-                    running = self._running.get(ref.id)
+                    running = self._running.get(upload.id)
                 busy = running is not None and not running.done()
-                if not busy and not self.store.exists(self.layout.prediction_key(owner, ref.id)):
-                    self._enqueue(ref.id, key)
-                    queued.append(ref.id)
+                prediction_key = self.layout.prediction_key(owner, upload.id)
+                if not busy and not self.store.exists(prediction_key):
+                    self._enqueue(upload.id, key)
+                    queued.append(upload.id)
             scanned += len(page.keys)
             if page.next_cursor is None:
                 break

@@ -5,12 +5,10 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from runtime.classifiers import Classifier, InferenceRejected
 from runtime.images import (
-    EXTENSIONS,
     ImageLimits,
     InvalidImage,
     PreparedImage,
@@ -18,7 +16,8 @@ from runtime.images import (
     sniff_format,
     too_large,
 )
-from runtime.records import ErrorInfo, ImageInfo, KeyLayout, Prediction, Timings, new_id
+from runtime.keys import KeyLayout, Upload
+from runtime.records import ErrorInfo, ImageInfo, Prediction, Timings
 from runtime.stores import ObjectNotFound, ObjectTooLarge, Store
 
 Clock = Callable[[], datetime]
@@ -29,19 +28,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-_CONTENT_TYPES = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
-
-
-@dataclass(frozen=True)
-class NewUpload:
-    """Where a new upload is to be stored, under an opaque id and never the user's file name."""
-
-    id: str
-    key: str
-    content_type: str
-
-
-def new_upload(data: bytes, owner: str, *, layout: KeyLayout, limits: ImageLimits) -> NewUpload:
+def new_upload(data: bytes, owner: str, *, layout: KeyLayout, limits: ImageLimits) -> Upload:
     """Name a new upload. Files that are not images are named too: their record says why.
 
     Raises:
@@ -51,27 +38,12 @@ def new_upload(data: bytes, owner: str, *, layout: KeyLayout, limits: ImageLimit
         raise InvalidImage("empty", "The file is empty.")
     if len(data) > limits.max_bytes:
         raise too_large(len(data), limits.max_bytes)
-    extension = EXTENSIONS.get(sniff_format(data) or "", "bin")
-    prediction_id = new_id()
-    return NewUpload(
-        id=prediction_id,
-        key=layout.upload_key(owner, prediction_id, extension),
-        content_type=_CONTENT_TYPES.get(extension, "application/octet-stream"),
-    )
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who a record belongs to and where its upload is."""
-
-    id: str
-    owner: str
-    upload_key: str
+    return layout.new_upload(owner, sniff_format(data))
 
 
 def classify_image(
     data: bytes,
-    identity: Identity,
+    upload: Upload,
     *,
     classifier: Classifier,
     limits: ImageLimits,
@@ -86,7 +58,7 @@ def classify_image(
 
     Args:
         data: the uploaded bytes.
-        identity: id, owner and upload key for the record.
+        upload: whose it is, its id and its key, for the record.
         classifier: the model to ask.
         limits: what images are accepted.
         clock: the time source for ``created_at``.
@@ -97,7 +69,7 @@ def classify_image(
     try:
         prepared = prepare(data, limits)
     except InvalidImage as exc:
-        return _failed(identity, classifier, exc.code, str(exc), _image_info(data), start, clock)
+        return _failed(upload, classifier, exc.code, str(exc), _image_info(data), start, clock)
     preprocessed = time.perf_counter()
     if on_prepared is not None:
         on_prepared(prepared)
@@ -112,12 +84,12 @@ def classify_image(
     try:
         scores = classifier.classify(prepared.jpeg)
     except InferenceRejected as exc:
-        return _failed(identity, classifier, "inference_rejected", str(exc), info, start, clock)
+        return _failed(upload, classifier, "inference_rejected", str(exc), info, start, clock)
     done = time.perf_counter()
     return Prediction.ok(
-        id=identity.id,
-        owner=identity.owner,
-        upload_key=identity.upload_key,
+        id=upload.id,
+        owner=upload.owner,
+        upload_key=upload.key,
         scores=scores,
         model=classifier.model,
         image=info,
@@ -162,28 +134,27 @@ def process_upload(
         The upload's record: the one just written, or the one already there.
 
     Raises:
-        InvalidKey: ``key`` is not an upload key of ``layout`` (see ``KeyLayout.upload_ref``).
+        InvalidKey: ``key`` is not an upload key of ``layout`` (see ``KeyLayout.upload_for``).
         ClassifierError: a transient or configuration failure; nothing was written, so a
             retry starts afresh.
     """
     layout = layout or KeyLayout()
     limits = limits or ImageLimits()
-    ref = layout.upload_ref(key, uploaded_at)
-    prediction_key = layout.prediction_key(ref.owner, ref.id)
+    upload = layout.upload_for(key, uploaded_at)
+    prediction_key = layout.prediction_key(upload.owner, upload.id)
     existing = _existing(store, prediction_key)
     if existing is not None:
         return existing
 
     started = time.perf_counter()
-    identity = Identity(id=ref.id, owner=ref.owner, upload_key=key)
     try:
         data = store.get(key, max_bytes=limits.max_bytes)
     except ObjectTooLarge as exc:
         refusal = too_large(exc.size, exc.limit)
-        record = _failed(identity, classifier, refusal.code, str(refusal), None, started, clock)
+        record = _failed(upload, classifier, refusal.code, str(refusal), None, started, clock)
     except ObjectNotFound:
         record = _failed(
-            identity,
+            upload,
             classifier,
             "upload_missing",
             "The uploaded file was deleted before it could be classified. Upload it again.",
@@ -194,11 +165,11 @@ def process_upload(
     else:
 
         def keep_thumbnail(prepared: PreparedImage) -> None:
-            store.put(layout.thumbnail_key(ref.owner, ref.id), prepared.jpeg, "image/jpeg")
+            store.put(layout.thumbnail_key(upload.owner, upload.id), prepared.jpeg, "image/jpeg")
 
         record = classify_image(
             data,
-            identity,
+            upload,
             classifier=classifier,
             limits=limits,
             clock=clock,
@@ -223,7 +194,7 @@ def _existing(store: Store, prediction_key: str) -> Prediction | None:
 
 
 def _failed(
-    identity: Identity,
+    upload: Upload,
     classifier: Classifier,
     code: str,
     message: str,
@@ -233,9 +204,9 @@ def _failed(
 ) -> Prediction:
     elapsed = _ms(time.perf_counter() - started)
     return Prediction.failed(
-        id=identity.id,
-        owner=identity.owner,
-        upload_key=identity.upload_key,
+        id=upload.id,
+        owner=upload.owner,
+        upload_key=upload.key,
         error=ErrorInfo(code=code, message=message),
         model=classifier.model,
         image=image,

@@ -1,38 +1,36 @@
-"""The storage key layout and the prediction record: the one contract between runtime and app."""
+"""The prediction record: one upload's result, the one contract between the pipeline and the app."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import re
-import secrets
-import threading
-import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from runtime.keys import InvalidKey, check_id, check_owner
 from runtime.labels import CLASSES
 
 SCHEMA_VERSION: Final = 1
+"""The version of the record this dermascan writes.
+
+The schema policy, for every reader (the app, the CLI, the pipeline's idempotency check):
+- Writers write only ``SCHEMA_VERSION``. Any change to the fields (added, removed, renamed, a
+  new meaning) raises the version by one; a record is never rewritten in place to upgrade it.
+- A reader of version N reads versions 1..N: an older record is upgraded in memory by
+  ``from_dict`` (its missing fields get the value that means "not recorded"), so history written
+  by an earlier dermascan stays readable.
+- A record of a newer version, of no version, or whose fields do not match its version is
+  *unreadable*: ``from_dict`` raises ``UnsupportedSchema`` or ``InvalidRecord`` naming why.
+  Guessing at unknown fields could show a score a newer model never meant.
+- An unreadable record never hides other records: listings show it as one unreadable entry
+  and go on (``runtime.results``); the pipeline treats it as a permanent fault of that upload.
+"""
 SCORE_SUM_TOLERANCE: Final = 1e-3
 
-# Ids sort newest first as plain strings: 13 digits of (10**13 - 1 - epoch milliseconds), then
-# 10 random hex digits so two uploads in the same millisecond never collide. An ascending
-# listing of an owner's prefix is then the newest results, one bounded page at a time.
-_ID_PATTERN: Final = re.compile(r"^[0-9]{13}[0-9a-f]{10}$")
-_ID_CLOCK_SPAN: Final = 10**13
-_OWNER_PATTERN: Final = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
-_EXTENSION_PATTERN: Final = re.compile(r"^[a-z0-9]{1,5}$")
-
 Status = Literal["ok", "error"]
-
-
-class InvalidKey(ValueError):
-    """A storage key that does not follow the layout (or an id or owner that cannot be one)."""
 
 
 class InvalidRecord(ValueError):
@@ -41,175 +39,6 @@ class InvalidRecord(ValueError):
 
 class UnsupportedSchema(InvalidRecord):
     """A record written by another version of dermascan."""
-
-
-class _MonotonicMillis:
-    """Milliseconds that never repeat or go back within this process.
-
-    Two uploads in the same millisecond get consecutive values, so ids made by one process sort
-    in the order they were made; the clock runs ahead by at most one millisecond per id.
-    """
-
-    def __init__(self) -> None:
-        self._last = 0
-        self._lock = threading.Lock()
-
-    def next(self) -> int:
-        with self._lock:
-            self._last = max(time.time_ns() // 1_000_000, self._last + 1)
-            return self._last
-
-
-_MILLIS = _MonotonicMillis()
-
-
-def new_id(now: datetime | None = None) -> str:
-    """A new opaque, unique id that sorts before every id made earlier.
-
-    Args:
-        now: the creation time, timezone-aware. Without it the current time is used, and ids
-            made by this process sort strictly in the order they were made.
-    """
-    millis = _MILLIS.next() if now is None else int(now.timestamp() * 1000)
-    if not 0 <= millis < _ID_CLOCK_SPAN:
-        raise ValueError(f"cannot make an id for {millis} ms since the epoch")
-    return f"{_ID_CLOCK_SPAN - 1 - millis:013d}{secrets.token_hex(5)}"
-
-
-def derived_id(key: str, uploaded_at: datetime) -> str:
-    """The id of an upload that was not named by dermascan (dropped in by another tool).
-
-    Deterministic, so a redelivered notification finds the same record: the time part is the
-    upload's time, the rest a hash of its key. It sorts among other ids by that time.
-    """
-    millis = int(uploaded_at.timestamp() * 1000)
-    if not 0 <= millis < _ID_CLOCK_SPAN:
-        raise ValueError(f"cannot make an id for {uploaded_at.isoformat()}")
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:10]
-    return f"{_ID_CLOCK_SPAN - 1 - millis:013d}{digest}"
-
-
-def check_id(prediction_id: str) -> str:
-    """Return ``prediction_id`` if it is a well-formed id, else raise ``InvalidKey``."""
-    if not _ID_PATTERN.fullmatch(prediction_id):
-        raise InvalidKey(f"not a prediction id: {prediction_id!r}")
-    return prediction_id
-
-
-def id_time(prediction_id: str) -> datetime:
-    """When an id was made (to the millisecond; for an upload named by another tool, its time)."""
-    millis = _ID_CLOCK_SPAN - 1 - int(check_id(prediction_id)[:13])
-    return datetime.fromtimestamp(millis / 1000, UTC)
-
-
-def check_owner(owner: str) -> str:
-    """Return ``owner`` if it is a safe slug (lower-case letters, digits, ``-``, ``_``; 1-63)."""
-    if not _OWNER_PATTERN.fullmatch(owner):
-        raise InvalidKey(f"not a valid owner: {owner!r}")
-    return owner
-
-
-def owner_for_identity(subject: str) -> str:
-    """An opaque owner slug for a signed-in identity (an OIDC subject or e-mail address).
-
-    The slug is a hash, so storage keys never reveal who a patient or clinician is.
-    """
-    if not subject:
-        raise ValueError("an identity is needed to derive an owner")
-    return "u-" + hashlib.sha256(subject.encode("utf-8")).hexdigest()[:32]
-
-
-@dataclass(frozen=True)
-class UploadRef:
-    """The parts of an upload key."""
-
-    owner: str
-    id: str
-    extension: str
-
-
-@dataclass(frozen=True)
-class KeyLayout:
-    """Where uploads, prediction records and model-input thumbnails live in a store.
-
-    ``uploads/<owner>/<id>.<ext>`` is what users write; the pipeline writes
-    ``predictions/<owner>/<id>.json`` and ``thumbnails/<owner>/<id>.jpg``. Results never land
-    under the uploads prefix, so processing a result can never trigger another run.
-    """
-
-    uploads: str = "uploads/"
-    predictions: str = "predictions/"
-    thumbnails: str = "thumbnails/"
-
-    def __post_init__(self) -> None:
-        prefixes = (self.uploads, self.predictions, self.thumbnails)
-        for prefix in prefixes:
-            if not re.fullmatch(r"[a-z0-9_-]+(?:/[a-z0-9_-]+)*/", prefix):
-                raise ValueError(f"a key prefix must look like 'name/', got {prefix!r}")
-        for a in prefixes:
-            for b in prefixes:
-                if a is not b and a.startswith(b):
-                    raise ValueError(f"key prefixes must not nest: {a!r} is inside {b!r}")
-
-    def upload_key(self, owner: str, prediction_id: str, extension: str) -> str:
-        """The key an upload is stored under."""
-        if not _EXTENSION_PATTERN.fullmatch(extension):
-            raise InvalidKey(f"not a valid file extension: {extension!r}")
-        return f"{self.owner_uploads(owner)}{check_id(prediction_id)}.{extension}"
-
-    def prediction_key(self, owner: str, prediction_id: str) -> str:
-        """The key of the prediction record for an upload."""
-        return f"{self.owner_predictions(owner)}{check_id(prediction_id)}.json"
-
-    def thumbnail_key(self, owner: str, prediction_id: str) -> str:
-        """The key of the 224x224 model input kept for the history view."""
-        return f"{self.thumbnails}{check_owner(owner)}/{check_id(prediction_id)}.jpg"
-
-    def owner_uploads(self, owner: str) -> str:
-        """The prefix of all uploads of one owner, newest first."""
-        return f"{self.uploads}{check_owner(owner)}/"
-
-    def owner_predictions(self, owner: str) -> str:
-        """The prefix of all prediction records of one owner, newest first."""
-        return f"{self.predictions}{check_owner(owner)}/"
-
-    def parse_upload_key(self, key: str) -> UploadRef:
-        """Split an upload key into owner, id and extension.
-
-        Raises:
-            InvalidKey: if ``key`` is not an upload key of this layout.
-        """
-        if not key.startswith(self.uploads):
-            raise InvalidKey(f"not under {self.uploads!r}: {key!r}")
-        owner, slash, name = key[len(self.uploads) :].partition("/")
-        prediction_id, dot, extension = name.partition(".")
-        if not slash or not dot:
-            raise InvalidKey(f"not an upload key ({self.uploads}<owner>/<id>.<ext>): {key!r}")
-        ref = UploadRef(owner=owner, id=prediction_id, extension=extension)
-        if self.upload_key(check_owner(owner), prediction_id, extension) != key:
-            raise InvalidKey(f"not an upload key ({self.uploads}<owner>/<id>.<ext>): {key!r}")
-        return ref
-
-    def upload_ref(self, key: str, uploaded_at: datetime | None = None) -> UploadRef:
-        """Owner and id of any upload: one named by dermascan, or (given its upload time) one
-        dropped under ``<uploads>/<owner>/`` with a name of its own, such as ``my photo.jpg``.
-
-        Raises:
-            InvalidKey: ``key`` is not under ``<uploads>/<valid owner>/``, or has a name of its
-                own and no ``uploaded_at`` to derive its id from.
-        """
-        try:
-            return self.parse_upload_key(key)
-        except InvalidKey:
-            if uploaded_at is None:
-                raise
-        owner, slash, name = key.removeprefix(self.uploads).partition("/")
-        if not key.startswith(self.uploads) or not slash or not name or "/" in name:
-            raise InvalidKey(f"not an upload key ({self.uploads}<owner>/<name>): {key!r}")
-        extension = name.rpartition(".")[2].lower() if "." in name else ""
-        return UploadRef(
-            owner=check_owner(owner), id=derived_id(key, uploaded_at), extension=extension
-        )
 
 
 @dataclass(frozen=True)

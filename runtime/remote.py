@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Final
 
+from runtime.formats import content_type
 from runtime.images import ImageLimits
-from runtime.local import ResultTimeout
+from runtime.keys import KeyLayout
 from runtime.pipeline import new_upload
-from runtime.records import KeyLayout, Prediction
+from runtime.records import Prediction
 from runtime.results import Results
 from runtime.stores import Store
-
-DEFAULT_TIMEOUT: Final = 180.0
+from runtime.submission import DEFAULT_RESULT_TIMEOUT, ResultTimeout
 
 
 class RemotePipeline:
@@ -28,14 +27,14 @@ class RemotePipeline:
         *,
         layout: KeyLayout | None = None,
         limits: ImageLimits | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float = DEFAULT_RESULT_TIMEOUT,
         first_poll: float = 0.5,
         max_poll: float = 5.0,
     ) -> None:
         self.store = store
         self.layout = layout or KeyLayout()
         self.limits = limits or ImageLimits()
-        self.results = Results(store, self.layout, readers=8)
+        self.results = Results(store, self.layout)
         self.timeout = timeout
         self._first_poll = first_poll
         self._max_poll = max_poll
@@ -43,7 +42,7 @@ class RemotePipeline:
     def submit(self, data: bytes, owner: str) -> str:
         """Upload; returns the id (see ``pipeline.new_upload`` for what is refused)."""
         upload = new_upload(data, owner, layout=self.layout, limits=self.limits)
-        self.store.put(upload.key, data, upload.content_type)
+        self.store.put(upload.key, data, content_type(upload.extension))
         return upload.id
 
     def wait(self, prediction_id: str, owner: str, timeout: float | None = None) -> Prediction:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
-from runtime.records import InvalidKey, KeyLayout, Prediction, check_id
+from runtime.keys import InvalidKey, KeyLayout, check_id
+from runtime.records import Prediction
 from runtime.stores import ObjectNotFound, Store
 
 HistoryStatus = Literal["ok", "error", "pending"]
+
+DEFAULT_READERS: Final = 100
+"""Reads in flight at once. A History page of 50 with thumbnails is 100 reads, all in one round
+trip; S3 serves thousands of reads a second per prefix. An S3 client needs
+``max_pool_connections`` this high to keep them all open."""
 
 
 @dataclass(frozen=True)
@@ -20,6 +27,8 @@ class HistoryEntry:
     id: str
     status: HistoryStatus
     prediction: Prediction | None
+    thumbnail: bytes | None = None
+    """The 224x224 model input, when the page was asked for thumbnails and one exists."""
 
 
 @dataclass(frozen=True)
@@ -36,17 +45,21 @@ class Results:
     Every method takes the owner: an id alone never reaches another owner's objects.
     """
 
-    def __init__(self, store: Store, layout: KeyLayout | None = None, readers: int = 1) -> None:
+    def __init__(
+        self, store: Store, layout: KeyLayout | None = None, readers: int = DEFAULT_READERS
+    ) -> None:
         """Args:
         store: where the pipeline writes.
         layout: its key layout.
-        readers: records read at once for a history page (S3 rewards a few in parallel).
+        readers: reads in flight at once for a history page.
         """
         if readers < 1:
             raise ValueError(f"readers must be at least 1, got {readers}")
         self.store = store
         self.layout = layout or KeyLayout()
-        self._readers = readers
+        self.readers = readers
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
 
     def get(self, owner: str, prediction_id: str) -> Prediction | None:
         """The record of an upload, or None if there is none (yet).
@@ -60,10 +73,14 @@ class Results:
         except ObjectNotFound:
             return None
 
-    def page(self, owner: str, limit: int = 50, cursor: str | None = None) -> HistoryPage:
+    def page(
+        self, owner: str, limit: int = 50, cursor: str | None = None, *, thumbnails: bool = False
+    ) -> HistoryPage:
         """One page of an owner's uploads, newest first, each with its record or ``pending``.
 
-        Costs one listing and at most ``limit`` record reads, however long the history is.
+        Costs one listing and then, all in one bounded pool of ``readers``, at most ``limit``
+        record reads (and as many thumbnail reads with ``thumbnails``), however long the
+        history is.
         """
         listing = self.store.list_keys(self.layout.owner_uploads(owner), limit, cursor)
         ids = []
@@ -72,14 +89,24 @@ class Results:
                 ids.append(self.layout.parse_upload_key(key).id)
             except InvalidKey:
                 continue  # named by another tool; its record is found through its own id
-        records = self.records(owner, ids)
+        records: list[Prediction | None] = []
+        pictures: list[bytes | None] = [None] * len(ids)
+        if ids:
+            # Records and thumbnails share one pool: the page waits for one round of reads.
+            pool = self._readers()
+            record_reads = [pool.submit(self.get, owner, i) for i in ids]
+            picture_reads = [pool.submit(self.thumbnail, owner, i) for i in ids if thumbnails]
+            records = [read.result() for read in record_reads]
+            if thumbnails:
+                pictures = [read.result() for read in picture_reads]
         entries = tuple(
             HistoryEntry(
                 id=prediction_id,
                 status="pending" if record is None else record.status,
                 prediction=record,
+                thumbnail=picture,
             )
-            for prediction_id, record in zip(ids, records, strict=True)
+            for prediction_id, record, picture in zip(ids, records, pictures, strict=True)
         )
         return HistoryPage(entries=entries, next_cursor=listing.next_cursor)
 
@@ -107,13 +134,20 @@ class Results:
             return None  # deleted between the listing and the read
 
     def records(self, owner: str, ids: Sequence[str]) -> list[Prediction | None]:
-        """The records of these uploads, in order, None where there is none yet; ``readers``
-        are read at once.
+        """The records of these uploads, in order, None where there is none yet; up to
+        ``readers`` are read at once.
 
         Raises:
             InvalidKey: an id or ``owner`` is malformed.
         """
-        if self._readers == 1 or len(ids) < 2:
-            return [self.get(owner, prediction_id) for prediction_id in ids]
-        with ThreadPoolExecutor(max_workers=min(self._readers, len(ids))) as pool:
-            return list(pool.map(lambda prediction_id: self.get(owner, prediction_id), ids))
+        reads = [self._readers().submit(self.get, owner, i) for i in ids]
+        return [read.result() for read in reads]
+
+    def _readers(self) -> ThreadPoolExecutor:
+        """The pool of readers, made on first use and kept: its threads start as the first
+        pages need them and serve every later page. Idle threads end when this object is
+        dropped."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.readers, thread_name_prefix="dermascan-read")
+            return self._pool

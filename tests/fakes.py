@@ -1,10 +1,13 @@
-"""Test doubles: a classifier whose answers and failures the test chooses."""
+"""Test doubles: a classifier whose answers and failures the test chooses, a store in memory."""
 
 from __future__ import annotations
+
+import threading
 
 from runtime.classifiers import Scores
 from runtime.labels import CLASSES
 from runtime.records import ModelInfo
+from runtime.stores import ObjectNotFound, ObjectTooLarge, Page
 
 FAKE_MODEL = ModelInfo(id="fake/model", revision="0" * 40, backend="fake")
 
@@ -32,3 +35,42 @@ class FakeClassifier:
         if self.errors:
             raise self.errors.pop(0)
         return dict(self.scores)
+
+
+class MemoryStore:
+    """A ``Store`` in a dict: for tests about request patterns, where disk time would blur
+    what is measured. Thread-safe; listings sorted like S3's."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        with self._lock:
+            self.objects[key] = bytes(data)
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        with self._lock:
+            if key in self.objects:
+                return False
+            self.objects[key] = bytes(data)
+            return True
+
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        with self._lock:
+            if key not in self.objects:
+                raise ObjectNotFound(key)
+            data = self.objects[key]
+        if max_bytes is not None and len(data) > max_bytes:
+            raise ObjectTooLarge(key, len(data), max_bytes)
+        return data
+
+    def exists(self, key: str) -> bool:
+        with self._lock:
+            return key in self.objects
+
+    def list_keys(self, prefix: str, limit: int, cursor: str | None = None) -> Page:
+        with self._lock:
+            keys = sorted(k for k in self.objects if k.startswith(prefix) and k > (cursor or ""))
+        page = tuple(keys[:limit])
+        return Page(keys=page, next_cursor=page[-1] if len(keys) > limit else None)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from app import widgets
-from app.backend import Backend, active_session, samples
+from app.backend import Backend
+from app.session import active_session, samples
 from runtime.classifiers import ClassifierError
+from runtime.formats import UPLOAD_SUFFIXES
 from runtime.images import InvalidImage
 from runtime.labels import NAMES
-from runtime.local import ResultTimeout
+from runtime.submission import ResultTimeout
 
 backend, owner = active_session()
 
@@ -40,7 +42,7 @@ st.header("Classify a dermatoscopic image")
 limit_mb = backend.limits.max_bytes // 2**20
 uploaded = st.file_uploader(
     "Dermatoscopic image",
-    type=["jpg", "jpeg", "png", "webp"],
+    type=list(UPLOAD_SUFFIXES),
     key="upload",
     max_upload_size=limit_mb,
     help=f"JPEG, PNG or WebP up to {limit_mb} MB, taken through a dermatoscope. "
@@ -74,17 +76,9 @@ last_id = st.session_state.get("last_id")
 prediction = backend.result(owner, last_id) if last_id else None
 if prediction is not None:
     st.divider()
-    left, right = st.columns([1, 2])
-    with left:
-        thumbnail = backend.thumbnail(owner, prediction.id)
-        if thumbnail:
-            st.image(thumbnail, caption="What the model saw (224x224)")
-    with right:
-        widgets.verdict(prediction)
-    if prediction.status == "ok":
-        widgets.score_chart(prediction)
-        with st.expander("All seven scores as a table"):
-            widgets.score_table(prediction)
+    widgets.result_panel(
+        prediction, backend.thumbnail(owner, prediction.id), "What the model saw (224x224)"
+    )
     st.page_link(
         "app_pages/prediction.py",
         label="Details and provenance",

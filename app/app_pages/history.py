@@ -7,10 +7,11 @@ import base64
 import pandas as pd
 import streamlit as st
 
-from app.backend import HistoryFilter, active_session, history
+from app.backend import HistoryFilter, history
+from app.session import active_session
 from app.widgets import class_label
+from runtime.keys import id_time
 from runtime.labels import CLASSES
-from runtime.records import id_time
 
 PAGE_SIZE = 50
 
@@ -29,7 +30,9 @@ if st.session_state.get("history_filters") != filters:
     st.session_state["history_cursors"] = [None]
 cursors: list[str | None] = st.session_state["history_cursors"]
 
-page = history(backend, owner, limit=PAGE_SIZE, cursor=cursors[-1], filters=filters)
+page = history(
+    backend, owner, limit=PAGE_SIZE, cursor=cursors[-1], filters=filters, thumbnails=True
+)
 
 if not page.entries:
     if filters.active:
@@ -40,7 +43,7 @@ else:
     rows = []
     for entry in page.entries:
         record = entry.prediction
-        thumbnail = backend.thumbnail(owner, entry.id)
+        thumbnail = entry.thumbnail
         rows.append(
             {
                 "Image": "data:image/jpeg;base64," + base64.b64encode(thumbnail).decode()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app import widgets
-from app.backend import active_session
-from runtime.records import InvalidKey
+from app.session import active_session
+from runtime.keys import InvalidKey
 
 backend, owner = active_session()
 st.header("Prediction")
@@ -32,19 +32,9 @@ if prediction is None:
         st.warning(f"No result with the id {prediction_id!r} was found.")
     st.stop()
 
-left, right = st.columns([1, 2])
-with left:
-    original = backend.image(owner, prediction.id) if prediction.status == "ok" else None
-    picture = original or backend.thumbnail(owner, prediction.id)
-    if picture:
-        st.image(picture, caption="The uploaded image")
-with right:
-    widgets.verdict(prediction)
-
-if prediction.status == "ok":
-    st.subheader("All seven scores")
-    widgets.score_chart(prediction)
-    widgets.score_table(prediction)
+original = backend.image(owner, prediction.id) if prediction.status == "ok" else None
+picture = original or backend.thumbnail(owner, prediction.id)
+widgets.result_panel(prediction, picture, "The uploaded image")
 
 st.subheader("Provenance")
 widgets.provenance(prediction)

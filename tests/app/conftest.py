@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app.backend import shared_backend
+from app.session import shared_backend
 from tests.conftest import REPO
 
 ENTRY = str(REPO / "app" / "streamlit_app.py")

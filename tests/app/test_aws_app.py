@@ -16,7 +16,7 @@ import pytest
 import requests
 from moto.server import ThreadedMotoServer
 
-from app.backend import shared_backend
+from app.session import shared_backend
 from tests.app.conftest import new_app
 from tests.app.test_local_app import classify_upload, scores_table, texts
 from tests.aws import (

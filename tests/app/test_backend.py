@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,20 +13,22 @@ import pytest
 from moto import mock_aws
 
 from app.backend import (
-    BackendConfigError,
     HistoryFilter,
     aws_backend,
-    backend_from_env,
+    backend_from_settings,
     history,
     local_backend,
 )
-from runtime.local import LocalPipeline, ResultTimeout
-from runtime.records import ErrorInfo, ImageInfo, KeyLayout, Prediction, Timings, new_id
+from runtime.keys import KeyLayout, new_id
+from runtime.local import LocalPipeline
+from runtime.records import ErrorInfo, ImageInfo, Prediction, Timings
 from runtime.remote import RemotePipeline
 from runtime.results import HistoryEntry
+from runtime.settings import AppSettings
 from runtime.stores import LocalStore, Page, S3Store, Store
+from runtime.submission import ResultTimeout
 from tests.aws import REGION
-from tests.fakes import FAKE_MODEL, FakeClassifier, scores_with_top
+from tests.fakes import FAKE_MODEL, FakeClassifier, MemoryStore, scores_with_top
 
 LAYOUT = KeyLayout()
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -218,23 +222,108 @@ def test_aws_uploads_are_keyed_by_id_never_by_file_name(tmp_path: Path, sample_j
     assert store.list_keys("uploads/", 10).keys == (f"uploads/shared/{prediction_id}.jpg",)
 
 
-@pytest.mark.parametrize(
-    ("env", "message"),
-    [
-        ({"DERMASCAN_BACKEND": "aws"}, "DERMASCAN_BUCKET"),
-        ({"DERMASCAN_BACKEND": "cloud"}, "'local' or 'aws'"),
-        ({"DERMASCAN_RESULT_TIMEOUT": "soon"}, "DERMASCAN_RESULT_TIMEOUT"),
-    ],
-)
-def test_a_wrong_environment_says_what_to_set(env: dict[str, str], message: str) -> None:
-    with pytest.raises(BackendConfigError, match=message):
-        backend_from_env(env)
-
-
 def test_the_aws_backend_from_the_stacks_environment(mocked_aws: None) -> None:
-    backend = backend_from_env(
-        {"DERMASCAN_BACKEND": "aws", "DERMASCAN_BUCKET": "b", "DERMASCAN_STACK": "prod"}
+    backend = backend_from_settings(
+        AppSettings.from_env(
+            {"DERMASCAN_BACKEND": "aws", "DERMASCAN_BUCKET": "b", "DERMASCAN_STACK": "prod"}
+        )
     )
     assert isinstance(backend.pipeline, RemotePipeline)
     assert backend.label == "AWS prod"
     assert backend.default_owner == "shared"
+
+
+class SlowStore:
+    """A store whose every request takes ``delay`` seconds, as a remote one does; it counts
+    requests and the most that were in flight at once, from any number of threads."""
+
+    def __init__(self, inner: Store, delay: float) -> None:
+        self.inner = inner
+        self.delay = delay
+        self.gets = 0
+        self.listings = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self._lock = threading.Lock()
+
+    def _request(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(self.delay)
+        with self._lock:
+            self.in_flight -= 1
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        self.inner.put(key, data, content_type)
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        return self.inner.put_if_absent(key, data, content_type)
+
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        with self._lock:
+            self.gets += 1
+        self._request()
+        return self.inner.get(key, max_bytes)
+
+    def exists(self, key: str) -> bool:
+        return self.inner.exists(key)
+
+    def list_keys(self, prefix: str, limit: int, cursor: str | None = None) -> Page:
+        with self._lock:
+            self.listings += 1
+        self._request()
+        return self.inner.list_keys(prefix, limit, cursor)
+
+
+def thumbnailed_store(count: int) -> tuple[MemoryStore, list[str]]:
+    """``count`` uploads with records and thumbnails, in memory; their ids, oldest first."""
+    store = MemoryStore()
+    ids = fill(store, count)
+    for prediction_id in ids:
+        thumbnail = b"jpeg " + prediction_id.encode()
+        store.put(LAYOUT.thumbnail_key("local", prediction_id), thumbnail, "image/jpeg")
+    return store, ids
+
+
+class GatedStore(SlowStore):
+    """Every read waits until ``together`` reads are in flight at once (or fails after 10 s)."""
+
+    def __init__(self, inner: Store, together: int) -> None:
+        super().__init__(inner, delay=0.0)
+        self.gate = threading.Barrier(together)
+
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        self.gate.wait(timeout=10)  # BrokenBarrierError: the reads were not in flight together
+        return super().get(key, max_bytes)
+
+
+def test_a_history_page_is_one_listing_then_records_and_thumbnails_read_together() -> None:
+    """What the History page asks for: 50 entries with thumbnails cost 1 listing and 100 reads,
+    and all 100 are in flight at once (read in two rounds, they would never meet the gate)."""
+    store, ids = thumbnailed_store(60)
+    gated = GatedStore(store, together=100)
+    page = history(aws_backend(RemotePipeline(gated)), "local", limit=50, thumbnails=True)
+    newest = ids[::-1][:50]
+    assert [e.id for e in page.entries] == newest
+    assert [e.thumbnail for e in page.entries] == [b"jpeg " + i.encode() for i in newest]
+    assert (gated.listings, gated.gets) == (1, 100)
+
+
+def test_a_history_page_on_a_slow_store_costs_a_few_requests_time_not_a_hundred() -> None:
+    store, ids = thumbnailed_store(60)
+    slow = SlowStore(store, delay=0.02)
+    backend = aws_backend(RemotePipeline(slow))
+    history(backend, "local", limit=50, thumbnails=True)  # the first page starts the readers
+
+    one_request = timed(lambda: slow.get(LAYOUT.thumbnail_key("local", ids[0])))
+    # The best of three: this machine's other work only ever adds time, and what is shown is
+    # that the reads overlap.
+    page = min(timed(lambda: history(backend, "local", limit=50, thumbnails=True)) for _ in "abc")
+    assert page < 5 * one_request, f"{page:.3f} s a page, {one_request:.3f} s a request"
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -11,13 +12,18 @@ from runtime.labels import CLASSES, NAMES
 from tests.app.conftest import new_app
 
 
+def shown(markdown: object) -> str:
+    """Markdown as a reader sees its text: backslash escapes (``app.markup.plain``) undone."""
+    return re.sub(r"\\(.)", r"\1", str(markdown))
+
+
 def texts(at: AppTest) -> str:
-    """Everything the page says in markdown, headers, captions and alerts."""
+    """Everything the page says in markdown, headers, captions and alerts, as read."""
     parts = [e.value for e in at.markdown] + [e.value for e in at.subheader]
     parts += [e.value for e in at.header] + [e.value for e in at.caption]
     for alerts in (at.info, at.warning, at.error, at.success):
         parts += [e.value for e in alerts]
-    return "\n".join(str(p) for p in parts)
+    return "\n".join(shown(p) for p in parts)
 
 
 def classify_upload(at: AppTest, name: str, data: bytes, mime: str = "image/jpeg") -> AppTest:
@@ -144,3 +150,29 @@ def test_a_model_that_cannot_load_is_explained_and_the_upload_kept(
     at.switch_page("app_pages/history.py").run()
     (table,) = at.dataframe
     assert list(table.value["Status"]) == ["pending"]  # kept, to be classified once fixed
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("DERMASCAN_WORKERS", "x"), ("DERMASCAN_BACKEND", "cloud"), ("DERMASCAN_BACKEND", "aws")],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable_not_a_traceback(
+    local_env: Path, monkeypatch: pytest.MonkeyPatch, setting: str, value: str
+) -> None:
+    monkeypatch.setenv(setting, value)
+    monkeypatch.delenv("DERMASCAN_BUCKET", raising=False)
+    at = new_app()
+    at.run()
+    assert not at.exception, at.exception
+    (error,) = at.error
+    message = shown(error.value)
+    assert message.startswith("dermascan is not configured: ")
+    assert f"{'DERMASCAN_BUCKET' if value == 'aws' else setting} must be" in message
+    assert "\n" not in message
+    assert not at.file_uploader  # nothing else runs on a broken configuration
+
+    monkeypatch.delenv(setting)  # fixed: the next run starts normally
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error
+    assert at.file_uploader

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from runtime.records import owner_for_identity
+from runtime.keys import owner_for_identity
 from tests.app.conftest import new_app
 from tests.app.test_local_app import classify_upload, texts
 

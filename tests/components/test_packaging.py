@@ -7,16 +7,39 @@ from pathlib import Path
 
 import pytest
 
-from components.packaging import function_zip, layer_zip, sha256_of
+from components.packaging import function_zip, imported_modules, layer_zip, sha256_of
 from tests.conftest import REPO
 
+NEVER_IN_LAMBDA = {"cli", "evaluation", "costs", "local", "remote", "results", "__main__"}
 
-def test_the_function_zip_holds_the_runtime_package_and_nothing_else(tmp_path: Path) -> None:
+
+def test_the_function_zip_holds_what_the_handler_imports_and_nothing_else(
+    tmp_path: Path,
+) -> None:
     names = zipfile.ZipFile(function_zip(REPO / "runtime", tmp_path / "f.zip")).namelist()
-    assert "runtime/handler.py" in names
-    assert "runtime/__init__.py" in names
-    assert all(name.startswith("runtime/") and name.endswith(".py") for name in names)
-    assert not [n for n in names if "__pycache__" in n]
+    assert names == [f"runtime/{m}.py" for m in imported_modules(REPO / "runtime")]
+    assert {"runtime/__init__.py", "runtime/handler.py", "runtime/pipeline.py"} <= set(names)
+    assert not {f"runtime/{m}.py" for m in NEVER_IN_LAMBDA} & set(names)
+
+
+def test_imports_are_followed_through_every_form_and_type_checking_is_left_out(
+    tmp_path: Path,
+) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    files = {
+        "__init__": "",
+        "entry": "import pkg.a\nfrom pkg import b\nfrom pkg.c import thing\n",
+        "a": "def later():\n    from pkg.d import x\n",
+        "b": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.unused import y\n",
+        "c": "thing = 1\n",
+        "d": "x = 1\n",
+        "unused": "y = 1\n",
+        "unrelated": "",
+    }
+    for name, text in files.items():
+        (package / f"{name}.py").write_text(text)
+    assert imported_modules(package, "entry") == ["__init__", "a", "b", "c", "d", "entry"]
 
 
 def test_the_function_zip_is_reproducible(tmp_path: Path) -> None:

@@ -167,7 +167,6 @@ def test_only_new_images_under_uploads_are_notified_so_results_cannot_recurse(
         ({"max_receive_count": 3}, "max_receive_count"),
         ({"dlq_retention_seconds": 3600}, "dlq_retention_seconds"),
         ({"upload_retention_days": 0}, "upload_retention_days"),
-        ({"result_prefixes": ("uploads/results/",)}, "inside the uploads prefix"),
     ],
 )
 def test_storage_args_refuse_unsafe_values(changes: dict[str, object], field: str) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cli import EXIT_MODEL, EXIT_OK, EXIT_REJECTED, main
+from runtime.cli import EXIT_MODEL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
 from runtime.labels import CLASSES
 from runtime.records import Prediction
 
@@ -128,3 +128,36 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["classify"])
     assert usage.value.code == 2
     assert "IMAGE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ("DERMASCAN_WORKERS", "x"),
+        ("DERMASCAN_WORKERS", "0"),
+        ("DERMASCAN_RESULT_TIMEOUT", "soon"),
+    ],
+)
+def test_a_bad_setting_exits_2_naming_the_variable(
+    model_env: dict[str, str], sample_paths: dict[str, Path], setting: str, value: str
+) -> None:
+    done = run_dermascan("classify", sample_paths["mel"], env={**model_env, setting: value})
+    assert done.returncode == EXIT_USAGE, done.stderr
+    assert done.stdout == ""
+    (line,) = done.stderr.splitlines()
+    assert line.startswith(f"dermascan: configuration error: {setting} must be")
+    assert repr(value) in line
+
+
+def test_evaluating_a_stack_without_its_bucket_exits_2_before_any_work(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.delenv("DERMASCAN_BUCKET", raising=False)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,label\nmissing.jpg,mel\n")
+    out = tmp_path / "out"
+    arguments = ["--images", str(tmp_path), "--labels", str(labels), "--out", str(out)]
+    code = main(["evaluate", *arguments, "--backend", "aws"])
+    assert code == EXIT_USAGE
+    assert "DERMASCAN_BUCKET must be" in capsys.readouterr().err
+    assert not out.exists()

@@ -14,8 +14,9 @@ import boto3
 import pytest
 
 from runtime.events import created_objects
+from runtime.keys import KeyLayout, new_id
 from runtime.labels import CLASSES
-from runtime.records import KeyLayout, Prediction, new_id
+from runtime.records import Prediction
 from tests.aws import (
     REGION,
     EndpointFaults,

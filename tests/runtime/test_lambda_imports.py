@@ -1,14 +1,16 @@
-"""runtime/ imports in an environment holding only what the Lambda function gets."""
+"""The function's code imports in an environment holding only what the Lambda function gets."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import venv
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from components.packaging import function_zip
 from tests.conftest import REPO
 
 # Every module of runtime/, imported the way Lambda imports the handler.
@@ -77,3 +79,35 @@ def test_runtime_imports_with_only_the_lambda_dependencies(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "heavy: []"
+
+
+def test_the_handler_imports_from_the_function_zip_alone(
+    lambda_python: Path, tmp_path: Path
+) -> None:
+    """What Lambda runs: the unpacked zip on the path, the layer's packages, nothing else."""
+    code = tmp_path / "task"
+    with zipfile.ZipFile(function_zip(REPO / "runtime", tmp_path / "function.zip")) as archive:
+        archive.extractall(code)
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "BUCKET_NAME": "bucket",
+        "ENDPOINT_NAME": "endpoint",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+    }
+    probe = (
+        f"import sys; sys.path.insert(0, {str(code)!r})\n"
+        "import runtime.handler\n"
+        "print(runtime.handler.__file__)\n"
+    )
+    done = subprocess.run(
+        [str(lambda_python), "-I", "-c", probe],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(code / "runtime" / "handler.py")

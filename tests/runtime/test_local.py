@@ -10,10 +10,13 @@ import pytest
 
 from runtime.classifiers import ClassifierError, Scores, TransformersClassifier
 from runtime.images import InvalidImage
+from runtime.keys import KeyLayout, new_id
 from runtime.labels import CLASSES
-from runtime.local import LocalPipeline, ResultTimeout
-from runtime.records import KeyLayout, ModelInfo, new_id
+from runtime.local import LocalPipeline
+from runtime.records import ModelInfo
+from runtime.settings import ConfigError, LocalSettings
 from runtime.stores import LocalStore
+from runtime.submission import ResultTimeout
 from tests.fakes import FakeClassifier
 
 LAYOUT = KeyLayout()
@@ -151,8 +154,12 @@ def test_an_unknown_id_is_reported_as_such(pipeline: LocalPipeline) -> None:
     assert pipeline.result(new_id()) is None
 
 
+def local_from_env(env: dict[str, str]) -> LocalPipeline:
+    return LocalPipeline.from_settings(LocalSettings.from_env(env))
+
+
 def test_configuration_from_the_environment(tmp_path: Path) -> None:
-    local = LocalPipeline.from_env(
+    local = local_from_env(
         {"DERMASCAN_DATA_DIR": str(tmp_path / "data"), "DERMASCAN_MODEL": str(tmp_path)}
     )
     try:
@@ -162,21 +169,21 @@ def test_configuration_from_the_environment(tmp_path: Path) -> None:
         )
     finally:
         local.close()
-    with pytest.raises(ValueError, match="DERMASCAN_WORKERS"):
-        LocalPipeline.from_env({"DERMASCAN_WORKERS": "0"})
+    with pytest.raises(ConfigError, match="DERMASCAN_WORKERS"):
+        local_from_env({"DERMASCAN_WORKERS": "0"})
 
 
 def test_several_workers_share_the_cores_instead_of_oversubscribing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("os.cpu_count", lambda: 8)
-    local = LocalPipeline.from_env({"DERMASCAN_DATA_DIR": str(tmp_path), "DERMASCAN_WORKERS": "4"})
+    local = local_from_env({"DERMASCAN_DATA_DIR": str(tmp_path), "DERMASCAN_WORKERS": "4"})
     try:
         assert isinstance(local.classifier, TransformersClassifier)
         assert local.classifier._threads == 2
     finally:
         local.close()
-    single = LocalPipeline.from_env({"DERMASCAN_DATA_DIR": str(tmp_path)})
+    single = local_from_env({"DERMASCAN_DATA_DIR": str(tmp_path)})
     try:
         assert isinstance(single.classifier, TransformersClassifier)
         assert single.classifier._threads is None  # one worker: torch uses every core

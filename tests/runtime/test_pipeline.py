@@ -11,8 +11,9 @@ from PIL import Image
 
 from runtime.classifiers import ClassifierError, InferenceRejected, TransientError
 from runtime.images import ImageLimits
+from runtime.keys import InvalidKey, KeyLayout, new_id
 from runtime.pipeline import process_upload
-from runtime.records import InvalidKey, KeyLayout, Prediction, new_id
+from runtime.records import Prediction
 from runtime.stores import LocalStore
 from tests.fakes import FAKE_MODEL, FakeClassifier, scores_with_top
 

@@ -1,32 +1,25 @@
-"""runtime.records: the key layout and the prediction record contract."""
+"""runtime.records: the prediction record contract."""
 
 from __future__ import annotations
 
 import json
-import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
+from runtime.keys import (
+    new_id,
+)
 from runtime.labels import CLASSES
 from runtime.records import (
     SCHEMA_VERSION,
     ErrorInfo,
     ImageInfo,
-    InvalidKey,
     InvalidRecord,
-    KeyLayout,
     ModelInfo,
     Prediction,
     Timings,
     UnsupportedSchema,
-    check_id,
-    derived_id,
-    id_time,
-    new_id,
-    owner_for_identity,
 )
 from tests.fakes import scores_with_top
 
@@ -49,115 +42,6 @@ def ok_record(**changes: object) -> Prediction:
     }
     fields.update(changes)
     return Prediction.ok(**fields)  # type: ignore[arg-type]
-
-
-# --- ids, owners and keys --------------------------------------------------------------------
-
-
-def test_ids_sort_newest_first() -> None:
-    older, newer = new_id(WHEN), new_id(WHEN + timedelta(milliseconds=1))
-    assert newer < older
-
-
-@given(st.lists(st.integers(0, 10**12), min_size=2, max_size=20, unique=True))
-def test_ids_sort_newest_first_for_any_times(millis: list[int]) -> None:
-    times = [datetime.fromtimestamp(m / 1000, UTC) for m in millis]
-    ids = [new_id(t) for t in times]
-    newest_first = [i for _, i in sorted(zip(times, ids, strict=True), reverse=True)]
-    assert sorted(ids) == newest_first
-
-
-def test_an_id_tells_when_it_was_made() -> None:
-    assert id_time(new_id(WHEN)) == WHEN
-    assert id_time(derived_id("uploads/local/x.jpg", WHEN)) == WHEN
-
-
-def test_ids_of_the_same_millisecond_are_unique() -> None:
-    assert len({new_id(WHEN) for _ in range(1000)}) == 1000
-
-
-def test_ids_made_in_quick_succession_sort_in_the_order_made() -> None:
-    made = [new_id() for _ in range(2000)]  # many per millisecond
-    assert sorted(made, reverse=True) == made
-
-
-def test_ids_made_by_many_threads_are_unique_and_ordered_per_thread() -> None:
-    per_thread: list[list[str]] = [[] for _ in range(4)]
-
-    def make(out: list[str]) -> None:
-        out.extend(new_id() for _ in range(500))
-
-    threads = [threading.Thread(target=make, args=(out,)) for out in per_thread]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len({i for made in per_thread for i in made}) == 2000
-    assert all(sorted(made, reverse=True) == made for made in per_thread)
-
-
-def test_check_id_refuses_anything_else() -> None:
-    prediction_id = new_id(WHEN)
-    assert check_id(prediction_id) == prediction_id
-    for bad in ["", "../etc/passwd", "x" * 23, new_id(WHEN) + "0", new_id(WHEN).upper() + "G"]:
-        with pytest.raises(InvalidKey):
-            check_id(bad)
-
-
-def test_keys_carry_owner_and_id_but_no_file_name() -> None:
-    layout = KeyLayout()
-    prediction_id = new_id(WHEN)
-    assert layout.upload_key("local", prediction_id, "jpg") == f"uploads/local/{prediction_id}.jpg"
-    assert (
-        layout.prediction_key("local", prediction_id) == f"predictions/local/{prediction_id}.json"
-    )
-    assert layout.thumbnail_key("local", prediction_id) == f"thumbnails/local/{prediction_id}.jpg"
-
-
-def test_upload_keys_parse_back_to_their_parts() -> None:
-    layout = KeyLayout()
-    prediction_id = new_id(WHEN)
-    ref = layout.parse_upload_key(f"uploads/u-abc/{prediction_id}.webp")
-    assert (ref.owner, ref.id, ref.extension) == ("u-abc", prediction_id, "webp")
-
-
-@pytest.mark.parametrize(
-    "key",
-    [
-        "predictions/local/{id}.json",
-        "uploads/{id}.jpg",
-        "uploads/local/{id}",
-        "uploads/Local/{id}.jpg",
-        "uploads/local/my photo.jpg",
-        "uploads/local/../{id}.jpg",
-        "uploads/local/sub/{id}.jpg",
-        "uploads/local/{id}.jpg.exe",
-    ],
-)
-def test_keys_outside_the_layout_are_refused(key: str) -> None:
-    with pytest.raises(InvalidKey):
-        KeyLayout().parse_upload_key(key.format(id=new_id(WHEN)))
-
-
-def test_prefixes_must_not_nest_so_results_never_trigger_processing() -> None:
-    with pytest.raises(ValueError, match="must not nest"):
-        KeyLayout(uploads="data/", predictions="data/results/")
-    with pytest.raises(ValueError, match="look like"):
-        KeyLayout(uploads="uploads")
-
-
-def test_owners_for_identities_are_opaque_stable_slugs() -> None:
-    owner = owner_for_identity("jane.doe@clinic.example")
-    assert owner == owner_for_identity("jane.doe@clinic.example")
-    assert owner != owner_for_identity("john@clinic.example")
-    assert "jane" not in owner
-    assert KeyLayout().owner_uploads(owner) == f"uploads/{owner}/"
-
-
-@pytest.mark.parametrize("owner", ["", "Local", "a/b", "..", "-x", "a" * 64, "ü"])
-def test_unsafe_owners_are_refused(owner: str) -> None:
-    with pytest.raises(InvalidKey):
-        KeyLayout().owner_uploads(owner)
 
 
 # --- the record ------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from runtime.records import ImageInfo, InvalidKey, KeyLayout, ModelInfo, Prediction, Timings, new_id
+from runtime.keys import InvalidKey, KeyLayout, new_id
+from runtime.records import ImageInfo, ModelInfo, Prediction, Timings
 from runtime.results import Results
 from runtime.stores import LocalStore
 

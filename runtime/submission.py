@@ -1,0 +1,46 @@
+"""What the app and the CLI submit uploads to: the protocol both pipelines satisfy.
+
+``LocalPipeline`` (the model on this machine) and ``RemotePipeline`` (the deployed stack) store
+an upload, and its record appears later; callers wait for it the same way on either.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, Protocol
+
+if TYPE_CHECKING:
+    from runtime.images import ImageLimits
+    from runtime.records import Prediction
+    from runtime.results import Results
+
+DEFAULT_RESULT_TIMEOUT: Final = 180.0
+"""Seconds to wait for a record: a serverless endpoint's cold start, or a first model download."""
+
+
+class ResultTimeout(TimeoutError):
+    """The record did not appear in time; the message says what that usually means."""
+
+
+class Pipeline(Protocol):
+    """Where uploads go and their records come from."""
+
+    results: Results
+    """Read access to what the pipeline stored."""
+    limits: ImageLimits
+    """What uploads are accepted."""
+
+    def submit(self, data: bytes, owner: str) -> str:
+        """Store an upload for classification; return its id.
+
+        Raises:
+            InvalidImage: the file is empty or over the byte limit (nothing is stored).
+        """
+        ...
+
+    def wait(self, prediction_id: str, owner: str, timeout: float | None = None) -> Prediction:
+        """Block until the upload's record exists.
+
+        Raises:
+            ResultTimeout: none within ``timeout`` seconds (default: the pipeline's).
+        """
+        ...
