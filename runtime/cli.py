@@ -7,7 +7,7 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,12 +23,20 @@ from runtime.evaluation import (
     read_labels,
 )
 from runtime.images import ImageLimits, InvalidImage, prepare, too_large
+from runtime.labels import NAMES
 from runtime.local import LocalPipeline
 from runtime.remote import RemotePipeline
 from runtime.results import DEFAULT_READERS
-from runtime.settings import DEFAULT_DATA_DIR, ConfigError, LocalSettings, RemoteSettings
+from runtime.settings import (
+    DEFAULT_DATA_DIR,
+    ConfigError,
+    LocalSettings,
+    RemoteSettings,
+    triage_rule_from_env,
+)
 from runtime.stores import S3Store
 from runtime.submission import ResultTimeout
+from runtime.triage import TriageRule, triage
 
 _T = TypeVar("_T")
 
@@ -59,7 +67,8 @@ def _parser() -> argparse.ArgumentParser:
         help="classify dermatoscopic images and print each prediction record as JSON",
         description=(
             "Classify images with the local model (DERMASCAN_MODEL: a Hub id or a model "
-            "directory) and print one JSON prediction record per line. Exit codes: 0 all "
+            "directory) and print one JSON prediction record per line on stdout, and each "
+            "file's triage level and malignant total on stderr. Exit codes: 0 all "
             "classified, 1 a file was refused (reason on stderr), 2 bad arguments or settings, "
             "3 the model failed."
         ),
@@ -106,14 +115,17 @@ def _classify(args: argparse.Namespace) -> int:
         env = dict(os.environ)
         if not args.save:
             env["DERMASCAN_DATA_DIR"] = scratch
+        rule = triage_rule_from_env(env)
         pipeline = LocalPipeline.from_settings(LocalSettings.from_env(env))
         try:
-            return _classify_files(pipeline, args.images, args.indent)
+            return _classify_files(pipeline, args.images, args.indent, rule)
         finally:
             pipeline.close()
 
 
-def _classify_files(pipeline: LocalPipeline, paths: Sequence[Path], indent: int | None) -> int:
+def _classify_files(
+    pipeline: LocalPipeline, paths: Sequence[Path], indent: int | None, rule: TriageRule
+) -> int:
     exit_code = EXIT_OK
     for path in paths:
         try:
@@ -134,7 +146,19 @@ def _classify_files(pipeline: LocalPipeline, paths: Sequence[Path], indent: int 
             exit_code = EXIT_REJECTED
             continue
         print(record.to_json() if indent is None else _indented(record.to_dict(), indent))
+        _summary(path, record.scores, rule)
     return exit_code
+
+
+def _summary(path: Path, scores: Mapping[str, float], rule: TriageRule) -> None:
+    """The file's triage, one line on stderr, risk first: stdout stays one record per line."""
+    result = triage(scores, rule)
+    print(
+        f"dermascan: {path}: {result.level.title.upper()}: malignant classes "
+        f"{result.malignant_total:.0%} ({NAMES[result.driver]} {scores[result.driver]:.0%}); "
+        f"top class {NAMES[result.top]} {scores[result.top]:.0%}. {result.level.advice}",
+        file=sys.stderr,
+    )
 
 
 def _read(path: Path, max_bytes: int) -> bytes:
@@ -165,6 +189,7 @@ def _cost(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    rule = triage_rule_from_env(os.environ)
     try:
         rows = read_labels(args.labels, args.images)
     except (OSError, LabelsError) as exc:
@@ -176,7 +201,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     except ModelUnavailable as exc:
         print(f"dermascan: {exc}", file=sys.stderr)
         return EXIT_MODEL
-    report = evaluate(outcomes, failures)
+    report = evaluate(outcomes, failures, rule)
     print(format_report(report))
     args.out.mkdir(parents=True, exist_ok=True)
     document = report.to_dict() | {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from collections.abc import Mapping, Sequence
@@ -11,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from runtime.labels import CLASSES, MALIGNANT, code_for
+from runtime.triage import DEFAULT_RULE, TriageRule, triage
 
 ECE_BINS = 10
+REFERRAL_THRESHOLDS = (0.05, 0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.45, 0.50)
+"""The malignant-total thresholds ``evaluate`` tabulates, so a clinic can choose its own."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,70 @@ class ClassMetrics:
 
 
 @dataclass(frozen=True)
+class Referral:
+    """How the triage rule at one referral threshold sorts the malignant lesions.
+
+    A lesion counts as flagged when its level sends it to a clinician (refer or uncertain),
+    and as malignant when its confirmed class is akiec, bcc or mel.
+    """
+
+    threshold: float
+    true_positives: int
+    false_negatives: int
+    true_negatives: int
+    false_positives: int
+
+    @property
+    def sensitivity(self) -> float:
+        """Malignant lesions flagged, of all malignant lesions."""
+        return _ratio(self.true_positives, self.true_positives + self.false_negatives)
+
+    @property
+    def specificity(self) -> float:
+        """Benign lesions not flagged, of all benign lesions."""
+        return _ratio(self.true_negatives, self.true_negatives + self.false_positives)
+
+    @property
+    def flagged(self) -> float:
+        """The share of all lesions flagged: a clinic's workload."""
+        total = self.true_positives + self.false_negatives
+        total += self.true_negatives + self.false_positives
+        return _ratio(self.true_positives + self.false_positives, total)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "threshold": self.threshold,
+            "sensitivity": self.sensitivity,
+            "specificity": self.specificity,
+            "flagged": self.flagged,
+            "true_positives": self.true_positives,
+            "false_negatives": self.false_negatives,
+            "true_negatives": self.true_negatives,
+            "false_positives": self.false_positives,
+        }
+
+
+def referral(outcomes: Sequence[Outcome], rule: TriageRule) -> Referral:
+    """The triage rule's referrals of malignant lesions among ``outcomes``."""
+    counts = {"tp": 0, "fn": 0, "tn": 0, "fp": 0}
+    for outcome in outcomes:
+        flagged = triage(outcome.scores, rule).level.needs_clinician
+        malignant = outcome.truth in MALIGNANT
+        key = ("tp" if flagged else "fn") if malignant else ("fp" if flagged else "tn")
+        counts[key] += 1
+    return Referral(rule.refer_threshold, counts["tp"], counts["fn"], counts["tn"], counts["fp"])
+
+
+def referral_table(
+    outcomes: Sequence[Outcome],
+    rule: TriageRule = DEFAULT_RULE,
+    thresholds: Sequence[float] = REFERRAL_THRESHOLDS,
+) -> list[Referral]:
+    """``referral`` at each threshold, the rule's other settings unchanged."""
+    return [referral(outcomes, dataclasses.replace(rule, refer_threshold=t)) for t in thresholds]
+
+
+@dataclass(frozen=True)
 class Report:
     """Everything ``dermascan evaluate`` prints and writes."""
 
@@ -59,6 +127,10 @@ class Report:
     expected_calibration_error: float
     confusion: Sequence[Sequence[int]]
     """Rows are the true classes, columns the predicted ones, both in CLASSES order."""
+    referral: Referral
+    """The triage rule at the configured threshold."""
+    referral_table: Sequence[Referral]
+    """The triage rule over ``REFERRAL_THRESHOLDS``."""
     failures: Mapping[str, str] = field(default_factory=dict)
     """Images that could not be classified, with why."""
 
@@ -88,6 +160,8 @@ class Report:
                     "specificity": self.malignant_specificity,
                 },
                 "expected_calibration_error": self.expected_calibration_error,
+                "triage_referral": self.referral.to_dict(),
+                "triage_referral_by_threshold": [row.to_dict() for row in self.referral_table],
                 "confusion": {
                     "classes": list(CLASSES),
                     "rows_true_columns_predicted": self.confusion,
@@ -171,8 +245,13 @@ def expected_calibration_error(outcomes: Sequence[Outcome], bins: int = ECE_BINS
     return total
 
 
-def evaluate(outcomes: Sequence[Outcome], failures: Mapping[str, str] | None = None) -> Report:
-    """All metrics for the classified images (failures are listed, not counted)."""
+def evaluate(
+    outcomes: Sequence[Outcome],
+    failures: Mapping[str, str] | None = None,
+    rule: TriageRule = DEFAULT_RULE,
+) -> Report:
+    """All metrics for the classified images (failures are listed, not counted), and the
+    triage ``rule``'s referral of malignant lesions."""
     index = {code: i for i, code in enumerate(CLASSES)}
     confusion = [[0] * len(CLASSES) for _ in CLASSES]
     for outcome in outcomes:
@@ -203,6 +282,8 @@ def evaluate(outcomes: Sequence[Outcome], failures: Mapping[str, str] | None = N
         malignant_specificity=mal_spec,
         expected_calibration_error=expected_calibration_error(outcomes),
         confusion=confusion,
+        referral=referral(outcomes, rule),
+        referral_table=referral_table(outcomes, rule),
         failures=dict(failures or {}),
     )
 
@@ -222,6 +303,22 @@ def format_report(report: Report) -> str:
     ]
     for code, m in report.per_class.items():
         lines.append(f"{code:<7}{m.precision:>10.3f}{m.recall:>8.3f}{m.f1:>8.3f}{m.support:>9}")
+    chosen = report.referral
+    lines += [
+        "",
+        f"triage at the referral threshold of {chosen.threshold:.0%}: malignant lesions flagged "
+        f"(refer or uncertain) sensitivity {chosen.sensitivity:.3f}, "
+        f"specificity {chosen.specificity:.3f}",
+        "",
+        "referral threshold (malignant total)   sensitivity  specificity  flagged   TP  FN  TN  FP",
+    ]
+    for row in report.referral_table:
+        mark = " <- configured" if math.isclose(row.threshold, chosen.threshold) else ""
+        lines.append(
+            f"{row.threshold:>36.0%}   {row.sensitivity:>11.3f}  {row.specificity:>11.3f}  "
+            f"{row.flagged:>7.0%}  {row.true_positives:>3} {row.false_negatives:>3} "
+            f"{row.true_negatives:>3} {row.false_positives:>3}{mark}"
+        )
     if report.failures:
         lines += ["", "failed:"] + [f"  {path}: {why}" for path, why in report.failures.items()]
     return "\n".join(lines)

@@ -19,6 +19,12 @@ from runtime.formats import DEFAULT_MAX_BYTES
 from runtime.images import DEFAULT_MAX_PIXELS, ImageLimits
 from runtime.keys import KeyLayout
 from runtime.submission import DEFAULT_RESULT_TIMEOUT
+from runtime.triage import (
+    DEFAULT_REFER_THRESHOLD,
+    DEFAULT_UNCERTAIN_MARGIN,
+    DEFAULT_UNCERTAIN_TOP,
+    TriageRule,
+)
 
 DEFAULT_DATA_DIR: Final = ".dermascan"
 DEFAULT_INVOKE_MAX_ATTEMPTS: Final = 4
@@ -77,6 +83,18 @@ class _Environment:
             value = float("nan")
         if not value > 0 or value == float("inf"):
             raise ConfigError(name, "a positive number of seconds", raw)
+        return value
+
+    def fraction(self, name: str, default: float) -> float:
+        raw = self._env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = float("nan")
+        if not 0 < value < 1:
+            raise ConfigError(name, "a fraction between 0 and 1, such as 0.25", raw)
         return value
 
     def choice(self, name: str, choices: tuple[str, ...], default: str) -> str:
@@ -196,20 +214,40 @@ class RemoteSettings:
 
 @dataclass(frozen=True)
 class AppSettings:
-    """Which backend the app runs on, and its settings."""
+    """Which backend the app runs on, its settings, and the triage rule it shows results by."""
 
     backend: Backend
     local: LocalSettings | None = None
     remote: RemoteSettings | None = None
+    rule: TriageRule = field(default_factory=TriageRule)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> AppSettings:
-        """``DERMASCAN_BACKEND``: ``local`` (default) or ``aws``; then that backend's settings.
+        """``DERMASCAN_BACKEND``: ``local`` (default) or ``aws``; then that backend's settings,
+        and the triage thresholds (``triage_rule_from_env``).
 
         Raises:
             ConfigError: naming the variable that is missing or wrong.
         """
         backend = _Environment(env).choice("DERMASCAN_BACKEND", ("local", "aws"), "local")
+        rule = triage_rule_from_env(env)
         if backend == "aws":
-            return cls(backend="aws", remote=RemoteSettings.from_env(env))
-        return cls(backend="local", local=LocalSettings.from_env(env))
+            return cls(backend="aws", remote=RemoteSettings.from_env(env), rule=rule)
+        return cls(backend="local", local=LocalSettings.from_env(env), rule=rule)
+
+
+def triage_rule_from_env(env: Mapping[str, str]) -> TriageRule:
+    """The triage thresholds (``runtime.triage``) for the app, the CLI and ``evaluate``.
+
+    ``DERMASCAN_REFER_THRESHOLD`` (default 0.25), ``DERMASCAN_UNCERTAIN_TOP`` (0.60) and
+    ``DERMASCAN_UNCERTAIN_MARGIN`` (0.20), each a fraction between 0 and 1.
+
+    Raises:
+        ConfigError: naming the variable that is wrong.
+    """
+    read = _Environment(env)
+    return TriageRule(
+        refer_threshold=read.fraction("DERMASCAN_REFER_THRESHOLD", DEFAULT_REFER_THRESHOLD),
+        uncertain_top=read.fraction("DERMASCAN_UNCERTAIN_TOP", DEFAULT_UNCERTAIN_TOP),
+        uncertain_margin=read.fraction("DERMASCAN_UNCERTAIN_MARGIN", DEFAULT_UNCERTAIN_MARGIN),
+    )

@@ -13,6 +13,7 @@ import pytest
 from runtime.cli import EXIT_MODEL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
 from runtime.labels import CLASSES
 from runtime.records import Prediction
+from runtime.triage import triage
 
 DERMASCAN = Path(sys.executable).with_name("dermascan")  # the installed console script
 
@@ -95,11 +96,16 @@ def test_several_files_each_get_a_line_and_bad_ones_do_not_stop_the_rest(
     records = [Prediction.from_json(line) for line in out.splitlines()]
     assert [r.status for r in records] == ["ok"]
     # (transformers' own progress bars may share stderr; our lines start with "dermascan:")
-    errors = [line for line in err.splitlines() if line.startswith("dermascan:")]
-    assert len(errors) == 3
-    assert errors[0].startswith(f"dermascan: {notes}: This file is not an image")
-    assert errors[1] == f"dermascan: {missing}: No such file or directory"
-    assert errors[2] == f"dermascan: {tmp_path}: is a directory"
+    lines = [line for line in err.splitlines() if line.startswith("dermascan:")]
+    assert len(lines) == 4
+    result = triage(records[0].scores)
+    assert lines[0].startswith(
+        f"dermascan: {sample_paths['nv']}: {result.level.title.upper()}: malignant classes "
+        f"{result.malignant_total:.0%} ("
+    )
+    assert lines[1].startswith(f"dermascan: {notes}: This file is not an image")
+    assert lines[2] == f"dermascan: {missing}: No such file or directory"
+    assert lines[3] == f"dermascan: {tmp_path}: is a directory"
 
 
 def test_nothing_is_kept_unless_asked(
@@ -161,3 +167,24 @@ def test_evaluating_a_stack_without_its_bucket_exits_2_before_any_work(
     assert code == EXIT_USAGE
     assert "DERMASCAN_BUCKET must be" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_the_triage_line_leads_with_the_level_and_the_malignant_total(
+    model_env: dict[str, str], sample_paths: dict[str, Path]
+) -> None:
+    # A threshold of 1 % refers anything the tiny model is sure of; its flat answers stay
+    # uncertain. Either way the line names a level a clinician must act on, never the lowest.
+    env = {**model_env, "DERMASCAN_REFER_THRESHOLD": "0.01"}
+    done = run_dermascan("classify", sample_paths["mel"], env=env)
+    assert done.returncode == EXIT_OK, done.stderr
+    record = Prediction.from_json(done.stdout)
+    (line,) = [x for x in done.stderr.splitlines() if x.startswith("dermascan:")]
+    total = sum(record.scores[code] for code in ("akiec", "bcc", "mel"))
+    assert f"malignant classes {total:.0%}" in line
+    assert line.split(": ")[2] in {"REFER", "UNCERTAIN"}
+
+    bad = run_dermascan(
+        "classify", sample_paths["mel"], env={**env, "DERMASCAN_REFER_THRESHOLD": "25"}
+    )
+    assert bad.returncode == EXIT_USAGE
+    assert "DERMASCAN_REFER_THRESHOLD must be a fraction between 0 and 1" in bad.stderr

@@ -11,8 +11,9 @@ import pytest
 from PIL import Image
 
 from runtime.cli import EXIT_OK, EXIT_USAGE, main
-from runtime.evaluation import LabelsError, Outcome, evaluate, read_labels
+from runtime.evaluation import LabelsError, Outcome, evaluate, format_report, read_labels
 from runtime.labels import CLASSES
+from runtime.triage import TriageRule, triage
 from tests.conftest import SAMPLES
 
 
@@ -58,6 +59,44 @@ def test_metrics_equal_the_hand_computed_values() -> None:
     assert sum(map(sum, report.confusion)) == 6
 
 
+def test_the_triage_referral_table_equals_the_hand_computed_values() -> None:
+    # Malignant total (akiec + bcc + mel) of each image, with the rule's level at 25 %:
+    #   mel/mel 0.9   -> 0.933 refer (TP)      mel/nv 0.6  -> 0.200 no signal (FN)
+    #   nv/nv 0.8     -> 0.100 (TN)            nv/nv 0.7   -> 0.150 (TN)
+    #   bcc/mel 0.5   -> 0.667 refer: top unclear, but melanoma stands out at 50 % (TP)
+    #   bkl/bkl 0.95  -> 0.025 (TN)
+    report = evaluate(FIXED)
+    chosen = report.referral
+    counts = (
+        chosen.true_positives,
+        chosen.false_negatives,
+        chosen.true_negatives,
+        chosen.false_positives,
+    )
+    assert (chosen.threshold, counts) == (0.25, (2, 1, 3, 0))
+    assert (chosen.sensitivity, chosen.specificity) == pytest.approx((2 / 3, 1.0))
+    table = [(row.threshold, row.sensitivity, row.specificity) for row in report.referral_table]
+    expected = [
+        (0.05, 1.0, 1 / 3),  # the nevi at 0.10 and 0.15 are referred too
+        (0.10, 1.0, 1 / 3),
+        (0.15, 1.0, 2 / 3),  # the nevus at 0.10 is not
+        (0.20, 1.0, 1.0),  # the missed melanoma (0.200) is caught, no benign referred
+        *[(t, 2 / 3, 1.0) for t in (0.25, 0.30, 0.35, 0.40, 0.45, 0.50)],
+    ]
+    assert len(table) == len(expected)
+    for row, want in zip(table, expected, strict=True):
+        assert row == pytest.approx(want), row
+    assert report.referral_table[4].flagged == pytest.approx(2 / 6)
+
+
+def test_the_configured_threshold_is_the_one_reported() -> None:
+    report = evaluate(FIXED, rule=TriageRule(refer_threshold=0.15))
+    assert report.referral.threshold == 0.15
+    assert (report.referral.sensitivity, report.referral.specificity) == pytest.approx((1.0, 2 / 3))
+    (marked,) = [line for line in format_report(report).splitlines() if "<- configured" in line]
+    assert marked.strip().startswith("15%")
+
+
 def test_undefined_metrics_are_null_in_json() -> None:
     document = json.loads(json.dumps(evaluate(FIXED).to_dict(), allow_nan=False))
     assert document["per_class"]["bcc"]["precision"] is None
@@ -95,6 +134,23 @@ def test_evaluate_on_the_samples_reports_failures_and_writes_its_files(
     assert code == EXIT_OK
     printed = capsys.readouterr().out
     assert "images classified: 7   failed: 2" in printed
+    # The referral table, checked against the predictions it came from.
+    document = json.loads((out / "evaluation.json").read_text())
+    malignant = {"akiec", "bcc", "mel"}
+    for row in document["triage_referral_by_threshold"]:
+        rule = TriageRule(refer_threshold=row["threshold"])
+        flagged = [
+            (p["truth"] in malignant, triage(p["scores"], rule).level.needs_clinician)
+            for p in document["predictions"]
+        ]
+        assert row["true_positives"] == sum(1 for m, f in flagged if m and f)
+        assert row["false_negatives"] == sum(1 for m, f in flagged if m and not f)
+        assert row["false_positives"] == sum(1 for m, f in flagged if not m and f)
+        assert row["true_negatives"] == sum(1 for m, f in flagged if not m and not f)
+        line = (
+            f"{row['threshold']:>36.0%}   {row['sensitivity']:>11.3f}  {row['specificity']:>11.3f}"
+        )
+        assert line in printed
     document = json.loads((out / "evaluation.json").read_text())
     assert document["n"] == 7
     assert sorted(Path(p).name for p in document["failures"]) == ["missing.jpg", "notes.jpg"]
