@@ -11,11 +11,12 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Literal
 
+from runtime.classifiers import LoadState, TransformersClassifier
 from runtime.images import ImageLimits
 from runtime.keys import LOCAL_OWNER, SHARED_OWNER
-from runtime.labels import CLASSES, MALIGNANT
+from runtime.labels import CLASSES
 from runtime.local import LocalPipeline
 from runtime.records import Prediction
 from runtime.remote import RemotePipeline
@@ -23,6 +24,7 @@ from runtime.results import DEFAULT_READERS, HistoryEntry, HistoryPage
 from runtime.settings import AppSettings
 from runtime.stores import S3Store
 from runtime.submission import Pipeline
+from runtime.triage import DEFAULT_RULE, Level, TriageRule, triage
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -33,19 +35,68 @@ HISTORY_SCAN_LIMIT: Final = 500
 SAMPLES_DIR: Final = Path(__file__).resolve().parents[1] / "samples" / "ham10000"
 
 
+@dataclass(frozen=True)
+class ModelStatus:
+    """Whether the model can answer now, for the page to say so."""
+
+    state: LoadState | Literal["remote"]
+    """``remote`` on AWS: the endpoint is the stack's, and starts on its own."""
+    downloading: bool = False
+    """The model was not in the local cache when loading began: it is being downloaded."""
+    error: str | None = None
+
+
 class Backend:
     """What the pages can ask for, on either pipeline. Every call is scoped to one owner."""
 
-    def __init__(self, pipeline: Pipeline, label: str, default_owner: str) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        label: str,
+        default_owner: str,
+        rule: TriageRule = DEFAULT_RULE,
+    ) -> None:
         """Args:
         pipeline: where uploads go and records come from.
         label: where data lives, for the page header (``local``, ``AWS prod``).
         default_owner: the owner of everything when nobody signs in.
+        rule: the triage thresholds results are shown and filtered by.
         """
         self.pipeline = pipeline
         self.results = pipeline.results
         self.label = label
         self.default_owner = default_owner
+        self.rule = rule
+        self._downloading = False
+
+    def warm_up(self) -> None:
+        """Start loading the local model in the background, so the first classification does
+        not wait for it unseen (the page shows ``model_status`` meanwhile)."""
+        classifier = self._local_model()
+        if classifier is not None:
+            self._downloading = classifier.needs_download
+            classifier.start_loading()
+
+    def model_status(self) -> ModelStatus:
+        """Where the model stands: loading (and downloading), ready, failed, or remote."""
+        classifier = self._local_model()
+        if classifier is None:
+            return ModelStatus("remote")
+        error = classifier.load_error
+        state = classifier.load_state
+        return ModelStatus(
+            state,
+            downloading=self._downloading and state == "loading",
+            error=str(error) if error is not None and state == "failed" else None,
+        )
+
+    def _local_model(self) -> TransformersClassifier | None:
+        pipeline = self.pipeline
+        if isinstance(pipeline, LocalPipeline):
+            classifier = pipeline.classifier
+            if isinstance(classifier, TransformersClassifier):
+                return classifier
+        return None
 
     @property
     def limits(self) -> ImageLimits:
@@ -90,14 +141,16 @@ class Backend:
         return self.results.upload(owner, prediction_id)
 
 
-def local_backend(pipeline: LocalPipeline) -> Backend:
+def local_backend(pipeline: LocalPipeline, rule: TriageRule = DEFAULT_RULE) -> Backend:
     """The embedded default: the model on this machine, data in a directory."""
-    return Backend(pipeline, label="local", default_owner=LOCAL_OWNER)
+    return Backend(pipeline, label="local", default_owner=LOCAL_OWNER, rule=rule)
 
 
-def aws_backend(pipeline: RemotePipeline, stack: str = "") -> Backend:
+def aws_backend(
+    pipeline: RemotePipeline, stack: str = "", rule: TriageRule = DEFAULT_RULE
+) -> Backend:
     """The deployed stack: uploads to its bucket, records from its Lambda function."""
-    return Backend(pipeline, label=f"AWS {stack}".strip(), default_owner=SHARED_OWNER)
+    return Backend(pipeline, f"AWS {stack}".strip(), default_owner=SHARED_OWNER, rule=rule)
 
 
 def backend_from_settings(settings: AppSettings) -> Backend:
@@ -105,10 +158,11 @@ def backend_from_settings(settings: AppSettings) -> Backend:
     if settings.remote is not None:
         remote = settings.remote
         store = S3Store(_s3_client(), remote.bucket)
-        return aws_backend(RemotePipeline(store, timeout=remote.result_timeout), remote.stack)
+        pipeline = RemotePipeline(store, timeout=remote.result_timeout)
+        return aws_backend(pipeline, remote.stack, settings.rule)
     if settings.local is None:
         raise ValueError("AppSettings holds neither local nor remote settings")
-    return local_backend(LocalPipeline.from_settings(settings.local))
+    return local_backend(LocalPipeline.from_settings(settings.local), settings.rule)
 
 
 def _s3_client() -> S3Client:
@@ -121,10 +175,14 @@ def _s3_client() -> S3Client:
 
 @dataclass(frozen=True)
 class HistoryFilter:
-    """Which history entries to show. With nothing set, all of them, pending ones included."""
+    """Which history entries to show. With nothing set, all of them, pending ones included.
+
+    ``levels`` filters by the triage level (the same rule the verdict uses), so "refer" finds
+    every result with a malignant signal, whatever its top class.
+    """
 
     classes: frozenset[str] = frozenset()
-    malignant_only: bool = False
+    levels: frozenset[Level] = frozenset()
     errors_only: bool = False
 
     def __post_init__(self) -> None:
@@ -134,9 +192,9 @@ class HistoryFilter:
 
     @property
     def active(self) -> bool:
-        return bool(self.classes) or self.malignant_only or self.errors_only
+        return bool(self.classes) or bool(self.levels) or self.errors_only
 
-    def matches(self, entry: HistoryEntry) -> bool:
+    def matches(self, entry: HistoryEntry, rule: TriageRule = DEFAULT_RULE) -> bool:
         if not self.active:
             return True
         record = entry.prediction
@@ -144,7 +202,7 @@ class HistoryFilter:
             return entry.status == "error"
         if record is None or record.top is None:
             return False
-        if self.malignant_only and record.top not in MALIGNANT:
+        if self.levels and triage(record.scores, rule).level not in self.levels:
             return False
         return not self.classes or record.top in self.classes
 
@@ -181,7 +239,7 @@ def history(
         size = min(limit - len(matched), scan_limit - scanned)
         page = backend.history_page(owner, size, cursor, thumbnails=thumbnails)
         scanned += len(page.entries)
-        matched.extend(entry for entry in page.entries if filters.matches(entry))
+        matched.extend(e for e in page.entries if filters.matches(e, backend.rule))
         cursor = page.next_cursor
         if cursor is None or len(matched) >= limit or scanned >= scan_limit:
             return FilteredPage(entries=tuple(matched), next_cursor=cursor, scanned=scanned)

@@ -22,6 +22,7 @@ def shared_backend() -> Backend:
             fixed environment works on the next run).
     """
     backend = backend_from_settings(AppSettings.from_env(os.environ))
+    backend.warm_up()  # the model loads while the first page is read, not on the first upload
     if isinstance(backend.pipeline, LocalPipeline):
         backend.pipeline.resume_pending()  # uploads a previous run left unclassified
     return backend

@@ -33,7 +33,7 @@ except ConfigError as exc:
     st.error(f"dermascan is not configured: {plain(exc)}", icon=":material/settings:")
     st.stop()
 
-st.caption(f"dermascan · skin-lesion triage support · data: **{backend.label}**")
+st.caption(f"dermascan · skin-lesion triage support · data: **{plain(backend.label)}**")
 st.info(DISCLAIMER, icon=":material/medical_information:")
 
 if sign_in_configured():
@@ -44,7 +44,8 @@ if sign_in_configured():
             st.stop()
     else:
         with st.sidebar:
-            st.write(f"Signed in as {st.user.get('email') or st.user.get('name') or 'you'}")
+            who = st.user.get("email") or st.user.get("name") or "you"
+            st.write(f"Signed in as {plain(who)}")  # the identity provider's words, as text
             st.button("Sign out", on_click=st.logout)
 
 page.run()

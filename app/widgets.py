@@ -1,21 +1,22 @@
-"""UI pieces more than one page shows: the score chart and table, the verdict, the provenance."""
+"""UI pieces more than one page shows: the verdict, the score chart and table, the provenance.
+
+Every text that comes from a record, a file or a user goes through ``app.markup.plain``.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Final
 
 import altair as alt
 import pandas as pd
 import streamlit as st
 
+from app.backend import Backend
+from app.markup import plain
 from runtime.labels import MALIGNANT, NAMES
 from runtime.records import Prediction
-
-# When to say "uncertain": a top score under UNCERTAIN_TOP_SCORE, or a lead over the runner-up
-# under UNCERTAIN_MARGIN. The model is overconfident on images unlike its training data, so
-# these flag the clearly doubtful cases only; a confident answer is not a safe one.
-UNCERTAIN_TOP_SCORE: Final = 0.60
-UNCERTAIN_MARGIN: Final = 0.20
+from runtime.triage import Level, Triage, TriageRule, triage
 
 DISCLAIMER: Final = (
     "**Decision support, not a diagnosis.** These scores say how much the image resembles "
@@ -24,28 +25,81 @@ DISCLAIMER: Final = (
 )
 
 
+_RESULT_ANCHOR: Final = "dermascan-result"
+# A constant script, never built from data: bring the new result into view on small screens.
+# Retried for a moment: the script can run before the result above it is laid out.
+_SCROLL_SCRIPT: Final = (
+    "<script>(() => { let tries = 0; const go = () => {"
+    " const anchor = document.getElementById('" + _RESULT_ANCHOR + "');"
+    " if (anchor) { anchor.scrollIntoView({block: 'start'}); window.dermascanScrolled = true; }"
+    " if (++tries < 10) setTimeout(go, 150); }; go(); })();</script>"
+)
+
+
+_UPLOAD_GUARD: Final = (Path(__file__).parent / "assets" / "upload_guard.js").read_text()
+
+
+def refused_upload_guard(max_bytes: int) -> None:
+    """Say in the page when the browser refuses a file, and hide the earlier result meanwhile."""
+    script = _UPLOAD_GUARD % {"limit": size_text(max_bytes), "anchor": _RESULT_ANCHOR}
+    st.html(f"<script>{script}</script>", unsafe_allow_javascript=True)
+
+
+def size_text(size: int) -> str:
+    """A byte count as people read it: ``10 MB`` for 10 MiB."""
+    return f"{size / 2**20:.3g} MB"
+
+
+def model_banner(backend: Backend) -> None:
+    """Say so while the model loads (or downloads), and why it failed if it did."""
+    status = backend.model_status()
+    if status.state == "failed":
+        st.error(f"The model could not be loaded: {plain(status.error)}", icon=":material/error:")
+    elif status.state in ("loading", "not loaded"):
+        _loading_banner(backend)
+
+
+@st.fragment(run_every=1.0)
+def _loading_banner(backend: Backend) -> None:
+    status = backend.model_status()
+    if status.state in ("ready", "failed"):
+        st.rerun()  # the whole page again, without this banner
+    if status.downloading:
+        st.info(
+            "Downloading the model (about 350 MB) from the Hugging Face Hub. This happens "
+            "once; later starts load it from disk. You can upload now: the result follows "
+            "when the model is ready.",
+            icon=":material/download:",
+        )
+    else:
+        st.info(
+            "Loading the model. You can upload now: the result follows when it is ready.",
+            icon=":material/hourglass_top:",
+        )
+
+
+def result_anchor() -> None:
+    """Where a new result starts, for ``scroll_to_result``."""
+    st.html(f'<div id="{_RESULT_ANCHOR}"></div>')
+
+
+def scroll_to_result() -> None:
+    """Scroll the result that just arrived into view."""
+    st.html(_SCROLL_SCRIPT, unsafe_allow_javascript=True)
+
+
+def confirmed_diagnosis(code: str, confirmed_by: str) -> None:
+    """A bundled sample's confirmed diagnosis, to read beside the model's answer."""
+    st.info(
+        f"This sample's confirmed diagnosis: **{class_label(code)}**, confirmed by "
+        f"{plain(confirmed_by)}. Compare it with the model's answer below.",
+        icon=":material/verified:",
+    )
+
+
 def class_label(code: str) -> str:
     """``Melanoma (mel)``."""
     return f"{NAMES[code]} ({code})"
-
-
-def uncertainty(prediction: Prediction) -> str | None:
-    """Why this result is uncertain, in words, or None when it is not."""
-    ranked = prediction.ranked()
-    if len(ranked) < 2:
-        return None
-    (top, top_score), (second, second_score) = ranked[0], ranked[1]
-    if top_score < UNCERTAIN_TOP_SCORE:
-        return (
-            f"The model is unsure: its top class has only {top_score:.0%}. "
-            "Treat this result as inconclusive."
-        )
-    if top_score - second_score < UNCERTAIN_MARGIN:
-        return (
-            f"The model hesitates between {NAMES[top]} ({top_score:.0%}) and "
-            f"{NAMES[second]} ({second_score:.0%}). Treat this result as inconclusive."
-        )
-    return None
 
 
 def scores_frame(prediction: Prediction) -> pd.DataFrame:
@@ -100,37 +154,62 @@ def score_table(prediction: Prediction) -> None:
     )
 
 
-def verdict(prediction: Prediction) -> None:
-    """The top class in plain language, its score, whether it is malignant, and any doubt."""
+def verdict(prediction: Prediction, rule: TriageRule) -> Triage | None:
+    """The verdict, risk first: the triage level and the malignant total, then the top class.
+
+    Nothing reassuring appears unless the rule gives the lowest level; a malignant class behind
+    a benign top class is named; "uncertain" is defined where it is said.
+
+    Returns:
+        The triage, or None for a record that holds no scores (its error is shown instead).
+    """
     if prediction.status == "error" or prediction.top is None:
-        reason = prediction.error.message if prediction.error else "unknown reason"
-        st.error(f"This file could not be classified. {reason}")
-        return
-    top = prediction.top
-    score = prediction.scores[top]
-    st.subheader(f"{NAMES[top]} ({top}): {score:.0%}")
-    if top in MALIGNANT:
+        reason = prediction.error.message if prediction.error else "No reason was recorded."
+        st.error(f"**This file could not be classified.** {plain(reason)}", icon=":material/error:")
+        return None
+    result = triage(prediction.scores, rule)
+    scores = prediction.scores
+    st.subheader(f"{result.level.title}: malignant classes {result.malignant_total:.0%}")
+    driver = f"{NAMES[result.driver]} {scores[result.driver]:.0%}"
+    if result.level is Level.REFER:
         st.error(
-            f"**{NAMES[top]} is a malignant class.** Have this lesion examined by a "
-            "dermatologist soon.",
+            f"**Refer.** The malignant classes total {result.malignant_total:.0%}, at or over "
+            f"the referral threshold of {rule.refer_threshold:.0%} (strongest: {driver}). "
+            f"{result.level.advice}",
             icon=":material/warning:",
         )
+    elif result.level is Level.UNCERTAIN:
+        st.warning(
+            f"**Uncertain.** {rule.definition()} The malignant classes total "
+            f"{result.malignant_total:.0%} (strongest: {driver}). {result.level.advice}",
+            icon=":material/help:",
+        )
     else:
-        st.success(f"{NAMES[top]} is a benign class.", icon=":material/check_circle:")
-    doubt = uncertainty(prediction)
-    if doubt:
-        st.warning(f"**Uncertain.** {doubt}", icon=":material/help:")
+        st.success(
+            f"**No malignant signal.** The malignant classes total "
+            f"{result.malignant_total:.0%}, under the referral threshold of "
+            f"{rule.refer_threshold:.0%}. {result.level.advice}",
+            icon=":material/info:",
+        )
+    top_line = f"Top class: **{class_label(result.top)}**, {scores[result.top]:.0%}"
+    if result.malignant_runner_up is not None and result.level.needs_clinician:
+        runner_up = result.malignant_runner_up
+        top_line += f"; malignant runner-up: **{class_label(runner_up)}**, {scores[runner_up]:.0%}"
+    st.markdown(top_line + ".")
+    return result
 
 
-def result_panel(prediction: Prediction, picture: bytes | None, caption: str) -> None:
-    """One result as both Classify and Prediction show it: the image beside the verdict, then
-    all seven scores as a chart and a table."""
-    left, right = st.columns([1, 2])
+def result_panel(
+    prediction: Prediction, rule: TriageRule, picture: bytes | None, caption: str
+) -> None:
+    """One result as both Classify and Prediction show it: the verdict beside the image (above
+    it on a phone: risk comes first), then all seven scores as a chart and a table."""
+    left, right = st.columns([2, 1])
     with left:
+        verdict(prediction, rule)
+    with right:
         if picture:
             st.image(picture, caption=caption)
-    with right:
-        verdict(prediction)
     if prediction.status == "ok":
         st.subheader("All seven scores")
         score_chart(prediction)

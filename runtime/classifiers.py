@@ -9,7 +9,7 @@ import math
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from botocore.config import Config
 from botocore.exceptions import (
@@ -32,6 +32,7 @@ DEFAULT_MODEL_ID: Final = "Anwarkh1/Skin_Cancer-Image_Classification"
 DEFAULT_MODEL_REVISION: Final = "e37ebda4a662db26d9221c78f6c72b1cb8736ce0"
 
 Scores = dict[str, float]
+LoadState = Literal["not loaded", "loading", "ready", "failed"]
 
 
 class ClassifierError(Exception):
@@ -239,6 +240,8 @@ class TransformersClassifier:
         self._revision = None if self._local else revision
         self._pipeline: Any = None
         self._lock = threading.Lock()
+        self._loader: threading.Thread | None = None
+        self._load_error: ModelUnavailable | None = None
         self._model = ModelInfo(id=model, revision=self._revision, backend="transformers")
 
     @property
@@ -252,6 +255,49 @@ class TransformersClassifier:
             ModelUnavailable: with what to do about it.
         """
         self._get_pipeline()
+
+    def start_loading(self) -> None:
+        """Load the model in a background thread (at app start), so the first classification
+        does not wait for it unseen. Calling it again does nothing."""
+        with self._lock:
+            if self._loader is not None or self._pipeline is not None:
+                return
+            self._loader = threading.Thread(
+                target=self._load_in_background, name="dermascan-model-load", daemon=True
+            )
+            self._loader.start()
+
+    @property
+    def load_state(self) -> LoadState:
+        """Where loading stands: not started, under way, done, or failed (see ``load_error``)."""
+        if self._pipeline is not None:
+            return "ready"
+        if self._load_error is not None:
+            return "failed"
+        return "loading" if self._loader is not None else "not loaded"
+
+    @property
+    def load_error(self) -> ModelUnavailable | None:
+        """Why the background load failed, if it did."""
+        return self._load_error
+
+    @property
+    def needs_download(self) -> bool:
+        """Whether loading will download the model (a Hub model not yet in the local cache)."""
+        if self._local:
+            return False
+        try:
+            from huggingface_hub import try_to_load_from_cache
+        except ImportError:
+            return True
+        cached = try_to_load_from_cache(self._source, "config.json", revision=self._revision)
+        return not isinstance(cached, str)
+
+    def _load_in_background(self) -> None:
+        try:
+            self._get_pipeline()
+        except ModelUnavailable as exc:  # kept for load_state; classify raises it again
+            self._load_error = exc
 
     def classify(self, jpeg: bytes) -> Scores:
         return self.classify_many([jpeg])[0]

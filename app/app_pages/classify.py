@@ -1,4 +1,9 @@
-"""Classify: upload a dermatoscopic image (or pick a sample) and see all seven scores."""
+"""Classify: upload a dermatoscopic image (or pick a sample) and see its triage and seven scores.
+
+The result area below the choosers belongs to the current choice only: choosing another file
+or sample empties it at once, before the new image is even stored, so an old verdict can never
+sit under a new file's name.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import streamlit as st
 
 from app import widgets
 from app.backend import Backend
+from app.markup import plain
 from app.session import active_session, samples
 from runtime.classifiers import ClassifierError
 from runtime.formats import UPLOAD_SUFFIXES
@@ -16,18 +22,28 @@ from runtime.submission import ResultTimeout
 backend, owner = active_session()
 
 
-def classify(backend: Backend, owner: str, data: bytes, name: str) -> None:
-    """Submit, wait with a visible status, and remember the id to show."""
-    st.session_state.pop("classify_problem", None)
+def forget_result() -> None:
+    """A new file or sample was chosen: what is shown no longer belongs to it."""
+    for key in ("last_id", "classify_problem", "shown_source"):
+        st.session_state.pop(key, None)
+
+
+def classify(backend: Backend, owner: str, data: bytes, source: str) -> None:
+    """Submit, wait with a visible status, and remember what to show for ``source``."""
+    forget_result()
+    st.session_state["shown_source"] = source
     try:
-        prediction_id = backend.submit(owner, data, name)
+        prediction_id = backend.submit(owner, data, source)
     except InvalidImage as exc:
         st.session_state["classify_problem"] = str(exc)
         return
     st.session_state["last_id"] = prediction_id
-    with st.status("Classifying...", expanded=False) as status:
+    waiting = "Classifying..."
+    if backend.model_status().state == "loading":
+        waiting = "Classifying (the model is still loading)..."
+    with st.status(waiting, expanded=False) as status:
         try:
-            backend.wait(owner, prediction_id)
+            record = backend.wait(owner, prediction_id)
         except ResultTimeout as exc:
             status.update(label="Still waiting for the result", state="error")
             st.session_state["classify_problem"] = str(exc)
@@ -35,22 +51,25 @@ def classify(backend: Backend, owner: str, data: bytes, name: str) -> None:
             status.update(label="The model could not run", state="error")
             st.session_state["classify_problem"] = f"The model could not run: {exc}"
         else:
-            status.update(label="Classified", state="complete")
+            if record.status == "ok":
+                status.update(label="Classified", state="complete")
+            else:  # never a success mark over a refusal
+                status.update(label="Could not be classified", state="error")
+    st.session_state["scroll_to_result"] = True
 
 
 st.header("Classify a dermatoscopic image")
-limit_mb = backend.limits.max_bytes // 2**20
+widgets.model_banner(backend)
+limit = widgets.size_text(backend.limits.max_bytes)
 uploaded = st.file_uploader(
     "Dermatoscopic image",
     type=list(UPLOAD_SUFFIXES),
     key="upload",
-    max_upload_size=limit_mb,
-    help=f"JPEG, PNG or WebP up to {limit_mb} MB, taken through a dermatoscope. "
-    "Ordinary photos are outside what the model learnt.",
+    on_change=forget_result,
+    help="Taken through a dermatoscope: ordinary photos are outside what the model learnt.",
 )
-if uploaded is not None and st.session_state.get("submitted_file") != uploaded.file_id:
-    st.session_state["submitted_file"] = uploaded.file_id  # each upload is submitted once
-    classify(backend, owner, uploaded.getvalue(), uploaded.name)
+st.caption(f"JPEG, PNG or WebP, up to {limit}. A larger file is refused before it is stored.")
+widgets.refused_upload_guard(backend.limits.max_bytes)
 
 with st.expander("No image at hand? Try a real sample"):
     choice = st.selectbox(
@@ -59,36 +78,62 @@ with st.expander("No image at hand? Try a real sample"):
         index=None,
         format_func=lambda s: f"{s.image_id}: {NAMES[s.code]} (confirmed by {s.confirmed_by})",
         key="sample",
+        on_change=forget_result,
     )
     st.caption(
         "Samples: HAM10000, Tschandl, Rosendahl & Kittler, Sci. Data 5, 180161 (2018), "
         "doi:10.1038/sdata.2018.161, CC BY-NC 4.0."
     )
-    if st.button("Classify this sample", disabled=choice is None, key="classify_sample"):
-        assert choice is not None
-        classify(backend, owner, choice.path.read_bytes(), choice.path.name)
+    sample_clicked = st.button(
+        "Classify this sample", disabled=choice is None, key="classify_sample"
+    )
 
-problem = st.session_state.get("classify_problem")
-if problem:
-    st.error(problem, icon=":material/error:")
+# Everything below is one slot: emptied the moment this run reaches it, so while a new image
+# is classified nothing of the previous result stays on screen.
+slot = st.empty()
+if uploaded is not None and st.session_state.get("submitted_file") != uploaded.file_id:
+    st.session_state["submitted_file"] = uploaded.file_id  # each upload is submitted once
+    with slot.container():
+        classify(backend, owner, uploaded.getvalue(), f"upload:{uploaded.file_id}")
+elif sample_clicked and choice is not None:
+    with slot.container():
+        classify(backend, owner, choice.path.read_bytes(), f"sample:{choice.image_id}")
 
-last_id = st.session_state.get("last_id")
-prediction = backend.result(owner, last_id) if last_id else None
-if prediction is not None:
-    st.divider()
-    widgets.result_panel(
-        prediction, backend.thumbnail(owner, prediction.id), "What the model saw (224x224)"
-    )
-    st.page_link(
-        "app_pages/prediction.py",
-        label="Details and provenance",
-        icon=":material/insights:",
-        query_params={"id": prediction.id},
-    )
-    st.download_button(
-        "Download the record (JSON)",
-        prediction.to_json(),
-        file_name=f"dermascan-{prediction.id}.json",
-        mime="application/json",
-        key="download_record",
-    )
+# What is shown must belong to what is chosen now: an upload removed from the uploader takes
+# its result with it.
+source = st.session_state.get("shown_source", "")
+if source.startswith("upload:") and (uploaded is None or source != f"upload:{uploaded.file_id}"):
+    forget_result()
+
+with slot.container():
+    problem = st.session_state.get("classify_problem")
+    if problem:
+        st.error(plain(problem), icon=":material/error:")
+    last_id = st.session_state.get("last_id")
+    prediction = backend.result(owner, last_id) if last_id else None
+    if prediction is not None:
+        st.divider()
+        widgets.result_anchor()
+        if choice is not None and source == f"sample:{choice.image_id}":
+            widgets.confirmed_diagnosis(choice.code, choice.confirmed_by)
+        widgets.result_panel(
+            prediction,
+            backend.rule,
+            backend.thumbnail(owner, prediction.id),
+            "What the model saw: the upload squashed to 224x224 pixels",
+        )
+        st.page_link(
+            "app_pages/prediction.py",
+            label="Details and provenance",
+            icon=":material/insights:",
+            query_params={"id": prediction.id},
+        )
+        st.download_button(
+            "Download the record (JSON)",
+            prediction.to_json(),
+            file_name=f"dermascan-{prediction.id}.json",
+            mime="application/json",
+            key="download_record",
+        )
+        if st.session_state.pop("scroll_to_result", False):
+            widgets.scroll_to_result()

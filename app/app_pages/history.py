@@ -12,17 +12,24 @@ from app.session import active_session
 from app.widgets import class_label
 from runtime.keys import id_time
 from runtime.labels import CLASSES
+from runtime.triage import Level, triage
 
 PAGE_SIZE = 50
 
 backend, owner = active_session()
 st.header("History")
 
-left, middle, right = st.columns([3, 1, 1], vertical_alignment="bottom")
-classes = left.multiselect("Top class", CLASSES, format_func=class_label, key="history_classes")
-malignant_only = middle.toggle("Malignant only", key="history_malignant")
+left, middle, right = st.columns([2, 2, 1], vertical_alignment="bottom")
+levels = left.multiselect(
+    "Triage",
+    list(Level),
+    format_func=lambda level: level.title,
+    key="history_levels",
+    help="The triage level each result is shown with. " + backend.rule.definition(),
+)
+classes = middle.multiselect("Top class", CLASSES, format_func=class_label, key="history_classes")
 errors_only = right.toggle("Errors only", key="history_errors")
-filters = HistoryFilter(frozenset(classes), malignant_only, errors_only)
+filters = HistoryFilter(frozenset(classes), frozenset(levels), errors_only)
 
 # The cursors of the pages seen so far; a change of filters starts again at the newest.
 if st.session_state.get("history_filters") != filters:
@@ -44,12 +51,15 @@ else:
     for entry in page.entries:
         record = entry.prediction
         thumbnail = entry.thumbnail
+        verdict = triage(record.scores, backend.rule) if record and record.top else None
         rows.append(
             {
                 "Image": "data:image/jpeg;base64," + base64.b64encode(thumbnail).decode()
                 if thumbnail
                 else None,
                 "Time (UTC)": id_time(entry.id).strftime("%Y-%m-%d %H:%M:%S"),
+                "Triage": verdict.level.title if verdict else "",
+                "Malignant total": verdict.malignant_total if verdict else None,
                 "Top class": class_label(record.top) if record and record.top else "",
                 "Confidence": record.scores[record.top] if record and record.top else None,
                 "Status": entry.status,
@@ -65,6 +75,7 @@ else:
         row_height=64,
         column_config={
             "Image": st.column_config.ImageColumn("Image", width="small"),
+            "Malignant total": st.column_config.NumberColumn("Malignant total", format="percent"),
             "Confidence": st.column_config.ProgressColumn(
                 "Confidence", format="percent", min_value=0.0, max_value=1.0
             ),

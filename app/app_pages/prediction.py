@@ -6,35 +6,36 @@ import streamlit as st
 
 from app import widgets
 from app.session import active_session
-from runtime.keys import InvalidKey
+from runtime.keys import is_id
 
 backend, owner = active_session()
 st.header("Prediction")
+st.page_link("app_pages/history.py", label="Back to History", icon=":material/arrow_back:")
 
-prediction_id = st.query_params.get("id") or st.session_state.get("last_id")
+# The id comes from the address bar: anyone can craft it. It is checked before anything is
+# done with it and never echoed, so a link cannot put its own words on this page.
+prediction_id = st.query_params.get("id", "")
 if not prediction_id:
     st.info("Open a result from History, or classify an image first.")
-    st.page_link("app_pages/history.py", label="History", icon=":material/history:")
+    st.stop()
+if not is_id(prediction_id):
+    st.warning(
+        "This link does not point to a result: the id in it is malformed. Open the result "
+        "from History instead."
+    )
     st.stop()
 
-try:
-    prediction = backend.result(owner, prediction_id)
-except InvalidKey:
-    prediction = None  # a malformed id is just another id that does not exist
+prediction = backend.result(owner, prediction_id)
 if prediction is None:
-    try:
-        pending = backend.image(owner, prediction_id) is not None
-    except InvalidKey:
-        pending = False
-    if pending:
+    if backend.image(owner, prediction_id) is not None:
         st.info("This image is still being classified. Reload the page in a moment.")
     else:
-        st.warning(f"No result with the id {prediction_id!r} was found.")
+        st.warning("No result with this id was found among your results.")
     st.stop()
 
 original = backend.image(owner, prediction.id) if prediction.status == "ok" else None
 picture = original or backend.thumbnail(owner, prediction.id)
-widgets.result_panel(prediction, picture, "The uploaded image")
+widgets.result_panel(prediction, backend.rule, picture, "The uploaded image")
 
 st.subheader("Provenance")
 widgets.provenance(prediction)

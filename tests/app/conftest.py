@@ -1,11 +1,20 @@
-"""App test fixtures: AppTest on the real entry file, with the backend chosen by environment."""
+"""App test fixtures: AppTest on the real entry file, with the backend chosen by environment,
+and for the browser tests ``streamlit run`` on loopback with Chromium driven by Playwright."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
+from playwright.sync_api import Page, sync_playwright
 from streamlit.testing.v1 import AppTest
 
 from app.session import shared_backend
@@ -30,3 +39,79 @@ def local_env(
     shared_backend.clear()  # the process-wide backend belongs to the previous test's data
     yield tmp_path / "data"
     shared_backend.clear()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+# Keep Chromium from reaching out: this machine has no network but loopback.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+
+class ServedApp:
+    """``streamlit run`` as a user starts it, on a free loopback port, with ``env`` added."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def start(self, env: dict[str, str]) -> str:
+        port = free_port()
+        streamlit = Path(sys.executable).with_name("streamlit")
+        log_path = self.tmp_path / f"streamlit-{port}.log"
+        with log_path.open("w") as log:
+            process = subprocess.Popen(
+                [str(streamlit), "run", "app/streamlit_app.py", "--server.port", str(port)],
+                cwd=REPO,
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        self.processes.append(process)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if requests.get(f"{url}/_stcore/health", timeout=2).ok:
+                    return url
+            except requests.ConnectionError:
+                pass
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, "streamlit did not start within 60 s"
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[ServedApp]:
+    served = ServedApp(tmp_path)
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    assert shutil.which(CHROMIUM), (
+        f"no browser at {CHROMIUM}: apt-get install chromium (make test does)"
+    )
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        yield context.new_page()
+        browser.close()

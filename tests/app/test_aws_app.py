@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from app.session import shared_backend
-from tests.app.conftest import new_app
+from tests.app.conftest import free_port, new_app
 from tests.app.test_local_app import classify_upload, scores_table, texts
 from tests.aws import (
     REGION,
@@ -28,12 +27,6 @@ from tests.aws import (
 )
 
 BUCKET = "dermascan-app-test"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture
@@ -130,7 +123,7 @@ def test_submit_then_the_lambdas_record_appears_and_is_shown(
     scores = scores_table(at)
     assert len(scores) == 7
     assert sum(scores.values()) == pytest.approx(1.0)
-    assert any(h.value.startswith("Benign keratosis-like lesion (bkl)") for h in at.subheader)
+    assert "Top class: **Benign keratosis-like lesion (bkl)**" in texts(at)
 
     at.switch_page("app_pages/history.py").run()
     (table,) = at.dataframe

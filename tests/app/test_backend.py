@@ -20,6 +20,7 @@ from app.backend import (
     local_backend,
 )
 from runtime.keys import KeyLayout, new_id
+from runtime.labels import CLASSES
 from runtime.local import LocalPipeline
 from runtime.records import ErrorInfo, ImageInfo, Prediction, Timings
 from runtime.remote import RemotePipeline
@@ -27,6 +28,7 @@ from runtime.results import HistoryEntry
 from runtime.settings import AppSettings
 from runtime.stores import LocalStore, Page, S3Store, Store
 from runtime.submission import ResultTimeout
+from runtime.triage import Level
 from tests.aws import REGION
 from tests.fakes import FAKE_MODEL, FakeClassifier, MemoryStore, scores_with_top
 
@@ -60,7 +62,13 @@ class CountingStore:
         return self.inner.list_keys(prefix, limit, cursor)
 
 
-def record(prediction_id: str, owner: str, top: str = "nv", error: bool = False) -> Prediction:
+def record(
+    prediction_id: str,
+    owner: str,
+    top: str = "nv",
+    error: bool = False,
+    scores: dict[str, float] | None = None,
+) -> Prediction:
     upload_key = LAYOUT.upload_key(owner, prediction_id, "jpg")
     common = {
         "id": prediction_id,
@@ -77,7 +85,7 @@ def record(prediction_id: str, owner: str, top: str = "nv", error: bool = False)
             **common,  # type: ignore[arg-type]
         )
     return Prediction.ok(
-        scores=scores_with_top(top),
+        scores=scores or scores_with_top(top),
         image=ImageInfo(sha256="0" * 64, bytes=10),
         **common,  # type: ignore[arg-type]
     )
@@ -172,20 +180,27 @@ def test_a_scan_that_finds_too_few_matches_stops_and_can_continue(tmp_path: Path
 @pytest.mark.parametrize(
     ("filters", "shown"),
     [
-        (HistoryFilter(), {"ok-mel", "ok-nv", "error", "pending"}),
-        (HistoryFilter(malignant_only=True), {"ok-mel"}),
-        (HistoryFilter(classes=frozenset({"nv"})), {"ok-nv"}),
+        (HistoryFilter(), {"ok-mel", "ok-nv", "error", "pending", "nv-refer"}),
+        (HistoryFilter(levels=frozenset({Level.REFER})), {"ok-mel", "nv-refer"}),
+        (HistoryFilter(levels=frozenset({Level.NO_MALIGNANT_SIGNAL})), {"ok-nv"}),
+        (HistoryFilter(classes=frozenset({"nv"})), {"ok-nv", "nv-refer"}),
         (HistoryFilter(errors_only=True), {"error"}),
-        (HistoryFilter(classes=frozenset({"nv"}), malignant_only=True), set()),
+        (
+            HistoryFilter(classes=frozenset({"nv"}), levels=frozenset({Level.REFER})),
+            {"nv-refer"},
+        ),
     ],
 )
 def test_filters(filters: HistoryFilter, shown: set[str]) -> None:
     i = new_id()
+    nevus_over_melanoma = dict.fromkeys(CLASSES, 0.002) | {"nv": 0.605, "mel": 0.385}
     entries = {
         "ok-mel": HistoryEntry(i, "ok", record(i, "local", "mel")),
         "ok-nv": HistoryEntry(i, "ok", record(i, "local", "nv")),
         "error": HistoryEntry(i, "error", record(i, "local", error=True)),
         "pending": HistoryEntry(i, "pending", None),
+        # A nevus on top with melanoma at 38.5 %: the "refer" filter must find it.
+        "nv-refer": HistoryEntry(i, "ok", record(i, "local", scores=nevus_over_melanoma)),
     }
     assert {name for name, entry in entries.items() if filters.matches(entry)} == shown
 

@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
+import io
 import re
+import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from runtime.labels import CLASSES, NAMES
+from app.session import shared_backend
+from runtime.classifiers import TransformersClassifier
+from runtime.images import prepare
+from runtime.keys import KeyLayout, new_id
+from runtime.labels import CLASSES, NAMES, code_for
+from runtime.records import ErrorInfo, ModelInfo, Prediction, Timings
+from runtime.stores import LocalStore
+from runtime.triage import triage
 from tests.app.conftest import new_app
 
 
@@ -33,12 +45,17 @@ def classify_upload(at: AppTest, name: str, data: bytes, mime: str = "image/jpeg
     return at
 
 
-def scores_table(at: AppTest) -> dict[str, float]:
+def score_frame(at: AppTest) -> pd.DataFrame:
     for frame in at.dataframe:
         value = frame.value
         if list(value.columns) == ["Class", "Score", "Kind"]:
-            return dict(zip(value["Class"], value["Score"], strict=True))
+            return value
     raise AssertionError("no score table on the page")
+
+
+def scores_table(at: AppTest) -> dict[str, float]:
+    value = score_frame(at)
+    return dict(zip(value["Class"], value["Score"], strict=True))
 
 
 def test_every_page_carries_the_disclaimer_and_the_backend(local_env: Path) -> None:
@@ -50,17 +67,37 @@ def test_every_page_carries_the_disclaimer_and_the_backend(local_env: Path) -> N
         assert "data: **local**" in texts(at)
 
 
-def test_an_uploaded_sample_shows_all_seven_scores_the_top_class_and_the_disclaimer(
-    local_env: Path, sample_paths: dict[str, Path]
+def model_scores(model_dir: Path, image: bytes) -> dict[str, float]:
+    """What the model itself gives the prepared image, asked without dermascan's classifier."""
+    from PIL import Image
+    from transformers import pipeline
+
+    model = pipeline("image-classification", model=str(model_dir), device="cpu")
+    picture = Image.open(io.BytesIO(prepare(image).jpeg)).convert("RGB")
+    answer = model(picture, top_k=7)
+    return {code_for(item["label"]): float(item["score"]) for item in answer}
+
+
+def test_an_upload_shows_the_scores_the_model_gives_that_image_and_leads_with_risk(
+    local_env: Path, sample_paths: dict[str, Path], tiny_model_dir: Path
 ) -> None:
-    at = classify_upload(new_app(), "lesion.jpg", sample_paths["mel"].read_bytes())
-    scores = scores_table(at)
-    assert sorted(scores) == sorted(f"{NAMES[c]} ({c})" for c in CLASSES)
-    assert sum(scores.values()) == pytest.approx(1.0, abs=1e-3)
-    top = max(scores, key=lambda label: scores[label])
-    assert any(h.value.startswith(top) for h in at.subheader)
+    image = sample_paths["mel"].read_bytes()
+    expected = model_scores(tiny_model_dir, image)
+    at = classify_upload(new_app(), "lesion.jpg", image)
+
+    shown = scores_table(at)
+    assert shown == pytest.approx({f"{NAMES[c]} ({c})": expected[c] for c in CLASSES}, abs=1e-6)
+    kinds = dict(zip(score_frame(at)["Class"], score_frame(at)["Kind"], strict=True))
+    assert {label for label, kind in kinds.items() if kind == "Malignant"} == {
+        f"{NAMES[c]} ({c})" for c in ("akiec", "bcc", "mel")
+    }
+    malignant = expected["akiec"] + expected["bcc"] + expected["mel"]
+    level = triage(expected).level
+    assert at.subheader[0].value == f"{level.title}: malignant classes {malignant:.0%}"
+    top = max(expected, key=lambda code: expected[code])
+    assert f"Top class: **{NAMES[top]} ({top})**, {expected[top]:.0%}" in texts(at)
     assert "Decision support, not a diagnosis" in texts(at)
-    assert at.session_state["last_id"]
+    assert "is a benign class" not in texts(at)
 
 
 def test_a_text_file_named_jpg_shows_the_runtimes_reason_not_a_traceback(
@@ -107,13 +144,27 @@ def test_the_prediction_page_shows_provenance(
     assert len(scores_table(page)) == 7
 
 
-def test_an_unknown_id_says_so(local_env: Path) -> None:
+def test_an_unknown_id_says_so_and_a_malformed_one_is_refused_without_being_echoed(
+    local_env: Path,
+) -> None:
     at = new_app()
-    for unknown in ("8204265000000aaaaaaaaaa", "../../etc/passwd"):
-        at.query_params["id"] = unknown
+    at.query_params["id"] = "8204265000000aaaaaaaaaa"
+    at.switch_page("app_pages/prediction.py").run()
+    assert not at.exception, at.exception
+    assert "No result with this id was found" in texts(at)
+
+    crafted = (
+        "[Your biopsy result is ready - sign in](https://evil.example) "
+        "![x](https://evil.example/x.png) :red[**URGENT**]"
+    )
+    for bad in (crafted, "../../etc/passwd"):
+        at.query_params["id"] = bad
         at.switch_page("app_pages/prediction.py").run()
         assert not at.exception, at.exception
-        assert f"No result with the id {unknown!r} was found" in texts(at)
+        assert "the id in it is malformed" in texts(at)
+        assert "evil.example" not in texts(at)
+        assert "biopsy" not in texts(at)
+        assert "etc/passwd" not in texts(at)
 
 
 def test_a_bundled_sample_can_be_classified_without_an_upload(local_env: Path) -> None:
@@ -176,3 +227,71 @@ def test_a_bad_setting_is_one_line_naming_the_variable_not_a_traceback(
     assert not at.exception, at.exception
     assert not at.error
     assert at.file_uploader
+
+
+def test_the_model_loads_at_start_and_the_page_says_so_until_it_is_ready(
+    local_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    release = threading.Event()
+    build = TransformersClassifier._build_pipeline
+
+    def slow_build(self: TransformersClassifier) -> object:
+        release.wait(timeout=60)  # the model takes its time, as the real one does on first use
+        return build(self)
+
+    monkeypatch.setattr(TransformersClassifier, "_build_pipeline", slow_build)
+    at = new_app()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Loading the model. You can upload now" in texts(at)
+
+    release.set()
+    backend = shared_backend()
+    deadline = time.monotonic() + 30
+    while backend.model_status().state != "ready" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at.run()
+    assert "Loading the model" not in texts(at)
+
+
+def test_a_model_that_is_not_cached_yet_is_said_to_be_downloading(
+    local_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("DERMASCAN_MODEL", "someone/not-downloaded-yet")
+    release = threading.Event()
+    monkeypatch.setattr(
+        TransformersClassifier, "_build_pipeline", lambda self: release.wait(timeout=60)
+    )
+    at = new_app()
+    at.run()
+    release.set()
+    assert not at.exception, at.exception
+    assert "Downloading the model (about 350 MB) from the Hugging Face Hub" in texts(at)
+
+
+def test_a_stored_error_message_is_shown_as_text_never_as_markup(local_env: Path) -> None:
+    store = LocalStore(local_env)
+    layout = KeyLayout()
+    prediction_id = new_id()
+    key = layout.upload_key("local", prediction_id, "bin")
+    store.put(key, b"x", "application/octet-stream")
+    hostile = "[Sign in again](https://evil.example) ![x](https://evil.example/x.png) :red[**!**]"
+    record = Prediction.failed(
+        id=prediction_id,
+        owner="local",
+        upload_key=key,
+        error=ErrorInfo("corrupt", hostile),
+        model=ModelInfo(id="m", revision=None, backend="transformers"),
+        image=None,
+        timings_ms=Timings(0.0, 0.0, 0.0),
+        created_at=datetime.now(UTC),
+    )
+    store.put(layout.prediction_key("local", prediction_id), record.to_json().encode(), "x")
+    at = new_app()
+    at.query_params["id"] = prediction_id
+    at.switch_page("app_pages/prediction.py").run()
+    assert not at.exception, at.exception
+    (error,) = at.error
+    assert "](" not in error.value.replace("\\](", "")  # no Markdown link or image survives
+    assert hostile in shown(error.value)  # the words are all there, as text
