@@ -15,7 +15,7 @@ from pulumi_policy import EnforcementLevel, StackValidationPolicy
 
 from policy import rules
 from policy.pack import POLICIES, RESOURCE_RULES, STACK_RULES
-from tests.conftest import STACK_CONFIG
+from tests.conftest import REPO, STACK_CONFIG
 from tests.policy.engine import UNKNOWN, Diagnostic, Registration, analyze, register, registration
 
 # Rules the stack breaks until the components are fixed (issue 12, items 4 and 5; item 1 with
@@ -42,6 +42,8 @@ def test_the_pack_binds_every_rule_and_one_advisory_policy() -> None:
     (advisory,) = [p for p in POLICIES if p.enforcement_level == EnforcementLevel.ADVISORY]
     assert advisory.name == "preview-unknowns"
     assert isinstance(advisory, StackValidationPolicy)
+    mandatory = len(RESOURCE_RULES) + len(STACK_RULES)
+    assert f"{mandatory} mandatory" in (REPO / "README.md").read_text(), "README's count"
 
 
 def bucket_with(*companions: str) -> list[Registration]:
