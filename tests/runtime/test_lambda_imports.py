@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import venv
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import REPO
+from tests.venvs import HEAVY, fresh_venv, importable, run_isolated
 
 # Every module of runtime/, imported the way Lambda imports the handler.
 PROBE = """
@@ -27,53 +25,25 @@ print("heavy:", heavy)
 @pytest.fixture(scope="session")
 def lambda_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with requirements-lambda.txt installed, nothing else."""
-    root = tmp_path_factory.mktemp("lambda-venv")
-    venv.create(root, with_pip=True)
-    python = root / "bin" / "python"
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            str(REPO / "requirements-lambda.txt"),
-        ],
-        check=True,
-        timeout=600,
-    )
-    return python
+    return fresh_venv(tmp_path_factory.mktemp("lambda-venv"), REPO / "requirements-lambda.txt")
 
 
-def test_the_lambda_dependencies_hold_no_ml_or_app_packages(lambda_python: Path) -> None:
-    for package in ("torch", "transformers", "streamlit"):
-        found = subprocess.run(
-            [str(lambda_python), "-c", f"import {package}"], capture_output=True, check=False
-        )
-        assert found.returncode != 0, f"{package} is installed in the Lambda environment"
+def test_the_lambda_dependencies_hold_no_ml_or_app_packages(
+    lambda_python: Path, tmp_path: Path
+) -> None:
+    for package in HEAVY:
+        assert not importable(lambda_python, package, cwd=tmp_path), f"{package} is installed"
 
 
 def test_runtime_imports_with_only_the_lambda_dependencies(
     lambda_python: Path, tmp_path: Path
 ) -> None:
     env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO),
         "BUCKET_NAME": "bucket",
         "ENDPOINT_NAME": "endpoint",
         "AWS_DEFAULT_REGION": "eu-west-1",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
-    done = subprocess.run(
-        [str(lambda_python), "-I", "-c", f"import sys; sys.path.insert(0, {str(REPO)!r})\n{PROBE}"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_isolated(lambda_python, PROBE, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "heavy: []"
