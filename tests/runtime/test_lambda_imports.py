@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import venv
 import zipfile
 from pathlib import Path
 
@@ -12,6 +9,7 @@ import pytest
 
 from components.packaging import function_zip
 from tests.conftest import REPO
+from tests.venvs import HEAVY, fresh_venv, importable, run_isolated
 
 # Every module of runtime/, imported the way Lambda imports the handler.
 PROBE = """
@@ -29,54 +27,26 @@ print("heavy:", heavy)
 @pytest.fixture(scope="session")
 def lambda_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with requirements-lambda.txt installed, nothing else."""
-    root = tmp_path_factory.mktemp("lambda-venv")
-    venv.create(root, with_pip=True)
-    python = root / "bin" / "python"
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "-r",
-            str(REPO / "requirements-lambda.txt"),
-        ],
-        check=True,
-        timeout=600,
-    )
-    return python
+    return fresh_venv(tmp_path_factory.mktemp("lambda-venv"), REPO / "requirements-lambda.txt")
 
 
-def test_the_lambda_dependencies_hold_no_ml_or_app_packages(lambda_python: Path) -> None:
-    for package in ("torch", "transformers", "streamlit"):
-        found = subprocess.run(
-            [str(lambda_python), "-c", f"import {package}"], capture_output=True, check=False
-        )
-        assert found.returncode != 0, f"{package} is installed in the Lambda environment"
+def test_the_lambda_dependencies_hold_no_ml_or_app_packages(
+    lambda_python: Path, tmp_path: Path
+) -> None:
+    for package in HEAVY:
+        assert not importable(lambda_python, package, cwd=tmp_path), f"{package} is installed"
 
 
 def test_runtime_imports_with_only_the_lambda_dependencies(
     lambda_python: Path, tmp_path: Path
 ) -> None:
     env = {
-        "PATH": os.environ.get("PATH", ""),
-        "PYTHONPATH": str(REPO),
         "BUCKET_NAME": "bucket",
         "ENDPOINT_NAME": "endpoint",
         "AWS_DEFAULT_REGION": "eu-west-1",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
-    done = subprocess.run(
-        [str(lambda_python), "-I", "-c", f"import sys; sys.path.insert(0, {str(REPO)!r})\n{PROBE}"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_isolated(lambda_python, PROBE, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "heavy: []"
 
@@ -89,25 +59,12 @@ def test_the_handler_imports_from_the_function_zip_alone(
     with zipfile.ZipFile(function_zip(REPO / "runtime", tmp_path / "function.zip")) as archive:
         archive.extractall(code)
     env = {
-        "PATH": os.environ.get("PATH", ""),
         "BUCKET_NAME": "bucket",
         "ENDPOINT_NAME": "endpoint",
         "AWS_DEFAULT_REGION": "eu-west-1",
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
-    probe = (
-        f"import sys; sys.path.insert(0, {str(code)!r})\n"
-        "import runtime.handler\n"
-        "print(runtime.handler.__file__)\n"
-    )
-    done = subprocess.run(
-        [str(lambda_python), "-I", "-c", probe],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    probe = "import runtime.handler\nprint(runtime.handler.__file__)\n"
+    done = run_isolated(lambda_python, probe, cwd=tmp_path, env=env, paths=(code,))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == str(code / "runtime" / "handler.py")
