@@ -325,7 +325,7 @@ class TransformersClassifier:
         except ImportError as exc:
             raise ModelUnavailable(
                 "Local inference needs transformers and torch: "
-                "pip install -r requirements-local.txt"
+                "make install (or pip install -r requirements-torch.txt -r requirements-local.txt)"
             ) from exc
         if self._threads is not None:
             import torch
