@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
-from runtime.classifiers import LoadState, TransformersClassifier
+from runtime.classifiers import (
+    DEFAULT_MODEL_ID,
+    DEFAULT_MODEL_REVISION,
+    LoadState,
+    TransformersClassifier,
+)
 from runtime.images import ImageLimits
 from runtime.keys import LOCAL_OWNER, SHARED_OWNER
 from runtime.labels import CLASSES
@@ -44,6 +49,24 @@ class ModelStatus:
     downloading: bool = False
     """The model was not in the local cache when loading began: it is being downloaded."""
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class ConfiguredModel:
+    """The model the app is configured with: a Hub id and revision, or a local directory.
+
+    On AWS the app does not know it: the stack's ``modelId`` and ``modelRevision`` decide, and
+    each record names the model that made it.
+    """
+
+    id: str | None
+    revision: str | None
+    local_path: bool
+
+    @property
+    def is_default(self) -> bool:
+        """Whether it is the pinned model this app's documentation describes."""
+        return self.id == DEFAULT_MODEL_ID and self.revision == DEFAULT_MODEL_REVISION
 
 
 class Backend:
@@ -89,6 +112,14 @@ class Backend:
             downloading=self._downloading and state == "loading",
             error=str(error) if error is not None and state == "failed" else None,
         )
+
+    def model_description(self) -> ConfiguredModel:
+        """Which model this app's results come from, as configured."""
+        classifier = self._local_model()
+        if classifier is not None:
+            info = classifier.model
+            return ConfiguredModel(info.id, info.revision, local_path=info.revision is None)
+        return ConfiguredModel(None, None, local_path=False)
 
     def _local_model(self) -> TransformersClassifier | None:
         pipeline = self.pipeline

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import streamlit as st
 from streamlit.errors import StreamlitSecretNotFoundError
@@ -64,3 +66,14 @@ def active_session() -> tuple[Backend, str]:
     if owner is None:
         st.stop()
     return backend, owner
+
+
+def viewer_zone() -> tzinfo:
+    """The reader's time zone, as their browser reports it; UTC when it does not say."""
+    name = st.context.timezone
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass  # an unknown or malformed name from the browser: times stay in UTC, named
+    return UTC

@@ -20,11 +20,19 @@ page = st.navigation(
             "app_pages/classify.py", title="Classify", icon=":material/add_a_photo:", default=True
         ),
         st.Page("app_pages/history.py", title="History", icon=":material/history:"),
-        st.Page("app_pages/prediction.py", title="Prediction", icon=":material/insights:"),
+        # Reached with an id only (from a result or History), so not in the menu.
+        st.Page(
+            "app_pages/prediction.py",
+            title="Prediction",
+            icon=":material/insights:",
+            visibility="hidden",
+        ),
         st.Page("app_pages/about.py", title="About", icon=":material/info:"),
     ],
     position="top",
 )
+# Each page its own title (read first by screen readers, and in the browser's tab).
+st.set_page_config(page_title=f"{page.title} · dermascan")
 
 try:
     backend = shared_backend()

@@ -5,10 +5,10 @@ Every text that comes from a record, a file or a user goes through ``app.markup.
 
 from __future__ import annotations
 
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Final
 
-import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -102,6 +102,15 @@ def class_label(code: str) -> str:
     return f"{NAMES[code]} ({code})"
 
 
+def percent(score: float) -> str:
+    """A score as a whole percentage, never falsely precise: ``38%``, ``<1%``, ``>99%``."""
+    if 0 < score < 0.005:
+        return "<1%"
+    if 0.995 < score < 1:
+        return ">99%"
+    return f"{score:.0%}"
+
+
 def scores_frame(prediction: Prediction) -> pd.DataFrame:
     """All seven scores, highest first, with the malignant classes marked."""
     return pd.DataFrame(
@@ -116,40 +125,23 @@ def scores_frame(prediction: Prediction) -> pd.DataFrame:
     )
 
 
-def score_chart(prediction: Prediction) -> None:
-    """A horizontal bar chart of all seven scores, sorted, malignant classes in red."""
-    frame = scores_frame(prediction)
-    chart = (
-        alt.Chart(frame)
-        .mark_bar()
-        .encode(
-            x=alt.X("Score:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
-            y=alt.Y(
-                "Class:N", sort=None, title=None, axis=alt.Axis(labelLimit=320, labelOverlap=False)
-            ),
-            color=alt.Color(
-                "Kind:N",
-                scale=alt.Scale(domain=["Malignant", "Benign"], range=["#c62828", "#607d8b"]),
-                legend=alt.Legend(title=None, orient="bottom"),
-            ),
-            tooltip=["Class", alt.Tooltip("Score:Q", format=".1%"), "Kind"],
+def score_rows(prediction: Prediction) -> None:
+    """The seven scores, highest first, one row each: the percentage as text and a bar, the
+    malignant classes marked by a word and a sign, not by colour alone. Fits a phone."""
+    for code, score in prediction.ranked():
+        marker = " · **▲ malignant**" if code in MALIGNANT else ""
+        st.progress(
+            min(max(score, 0.0), 1.0), text=f"**{percent(score)}** {class_label(code)}{marker}"
         )
-        .properties(height=alt.Step(34))  # one band per class: all seven labels fit
-    )
-    st.altair_chart(
-        chart, width="stretch", alt="Bar chart of the seven class scores, highest first."
-    )
 
 
 def score_table(prediction: Prediction) -> None:
-    """The seven scores as a table (what the chart shows, readable by screen readers)."""
+    """The seven scores as a table (to sort, copy or read with a screen reader)."""
     st.dataframe(
         scores_frame(prediction),
         hide_index=True,
         column_config={
-            "Score": st.column_config.ProgressColumn(
-                "Score", format="percent", min_value=0.0, max_value=1.0
-            )
+            "Score": st.column_config.NumberColumn("Score", format="percent"),
         },
     )
 
@@ -203,31 +195,40 @@ def result_panel(
     prediction: Prediction, rule: TriageRule, picture: bytes | None, caption: str
 ) -> None:
     """One result as both Classify and Prediction show it: the verdict beside the image (above
-    it on a phone: risk comes first), then all seven scores as a chart and a table."""
+    it on a phone: risk comes first), then the seven scores as rows, and as a table."""
     left, right = st.columns([2, 1])
     with left:
         verdict(prediction, rule)
     with right:
         if picture:
-            st.image(picture, caption=caption)
+            st.image(picture, caption=caption, alt=caption)
     if prediction.status == "ok":
         st.subheader("All seven scores")
-        score_chart(prediction)
+        score_rows(prediction)
         with st.expander("The seven scores as a table"):
             score_table(prediction)
 
 
-def provenance(prediction: Prediction) -> None:
-    """Where the result came from: model, image, timings and time."""
+def local_time(moment: datetime, zone: tzinfo) -> str:
+    """A time in the reader's zone, with the zone named: ``29 Nov 2026, 10:13 CET``."""
+    here = moment.astimezone(zone)
+    name = here.tzname() or str(zone)
+    return f"{here.day} {here:%b %Y, %H:%M} {name}"
+
+
+def provenance_rows(prediction: Prediction, zone: tzinfo) -> list[tuple[str, str]]:
+    """Where the result came from: model, image, timings and time, as (field, value)."""
     model = prediction.model
     image = prediction.image
-    rows = [
+    sha = image.sha256 if image else "-"
+    return [
         ("Model", model.id),
-        ("Model revision", model.revision or "local copy"),
+        ("Model revision", model.revision or "a local copy (no Hub revision)"),
         ("Run by", model.backend + (f" endpoint {model.endpoint}" if model.endpoint else "")),
         ("Record schema version", str(prediction.schema_version)),
-        ("Created (UTC)", prediction.created_at),
-        ("Image SHA-256", image.sha256 if image else "-"),
+        ("Created", local_time(datetime.fromisoformat(prediction.created_at), zone)),
+        # In groups of eight: a 64-digit string would not wrap on a phone.
+        ("Image SHA-256", " ".join(sha[i : i + 8] for i in range(0, len(sha), 8))),
         ("Image size", f"{image.bytes:,} bytes" if image else "-"),
         (
             "Image format",
@@ -238,7 +239,14 @@ def provenance(prediction: Prediction) -> None:
         ("Preprocessing", f"{prediction.timings_ms.preprocess:.0f} ms"),
         ("Inference", f"{prediction.timings_ms.inference:.0f} ms"),
         ("Total", f"{prediction.timings_ms.total:.0f} ms"),
-        ("Upload key", prediction.upload_key),
+        ("Upload key", prediction.upload_key.replace("/", "/\u200b")),
     ]
-    # A plain HTML table: selectable, printable and read by screen readers.
-    st.table(pd.DataFrame(rows, columns=["Field", "Value"]).set_index("Field"))
+
+
+def provenance(prediction: Prediction, zone: tzinfo) -> None:
+    """The provenance as a list: it wraps on a phone, and has no scroll region to reach."""
+    st.markdown(
+        "\n".join(
+            f"- **{field}:** {plain(value)}" for field, value in provenance_rows(prediction, zone)
+        )
+    )

@@ -1,10 +1,11 @@
-"""About: what the model is, what it learnt from, what it cannot do, and the licences."""
+"""About: which model answers, what it learnt from, what it cannot do, and the licences."""
 
 from __future__ import annotations
 
-import pandas as pd
 import streamlit as st
 
+from app.markup import plain
+from app.session import shared_backend
 from runtime.classifiers import DEFAULT_MODEL_ID, DEFAULT_MODEL_REVISION
 from runtime.labels import CLASSES, MALIGNANT, NAMES
 
@@ -22,58 +23,80 @@ EXPLAINED = {
     "vasc": "Cherry angiomas, angiokeratomas and other blood-vessel lesions; almost always "
     "harmless.",
 }
+CARD = f"https://huggingface.co/{DEFAULT_MODEL_ID}"
+
+backend = shared_backend()
+configured = backend.model_description()
 
 st.header("About dermascan")
 st.markdown(
-    f"""
-dermascan is **triage support**: it estimates how much a dermatoscopic image resembles each of
-seven lesion classes. It does not diagnose, it has not been clinically validated, and it must
-not delay a visit to a clinician.
+    "dermascan is **triage support**: it estimates how much a dermatoscopic image resembles "
+    "each of seven lesion classes. It does not diagnose, it has not been clinically validated, "
+    "and it must not delay a visit to a clinician."
+)
 
-### The model
+st.subheader("The model answering here")
+if configured.id is None:
+    st.markdown(
+        "Results come from the deployed stack's SageMaker endpoint: the stack's `modelId` and "
+        "`modelRevision` settings decide which model it serves (`pulumi config`). Each "
+        "result's provenance names the model and revision that made it."
+    )
+elif configured.local_path:
+    st.markdown(
+        f"A model from a local directory: `{plain(configured.id)}` (set by `DERMASCAN_MODEL`). "
+        "It has no Hub revision; what is said below of the default model does not describe it."
+    )
+else:
+    st.markdown(
+        f"`{plain(configured.id)}` from the Hugging Face Hub, revision "
+        f"`{plain(configured.revision or 'latest (unpinned)')}`."
+    )
+    if not configured.is_default:
+        st.warning(
+            "This is not the model dermascan pins by default: what is said below of that "
+            "model does not describe it. Measure it on your own confirmed cases "
+            "(`dermascan evaluate`) before relying on it.",
+            icon=":material/warning:",
+        )
+
+st.subheader("The default model")
+st.markdown(
+    f"""
 A Vision Transformer (ViT-Base/16, 86 million parameters) fine-tuned by a community author
-from Google's `vit-base-patch16-224-in21k`:
-[`{DEFAULT_MODEL_ID}`](https://huggingface.co/{DEFAULT_MODEL_ID}), pinned to revision
-`{DEFAULT_MODEL_REVISION[:12]}`. Every image is squashed to 224x224 pixels before the model
-sees it. Locally it runs on this computer's CPU; on AWS the same model runs on a SageMaker
-endpoint, so both give the same scores.
+from Google's `vit-base-patch16-224-in21k`: [`{DEFAULT_MODEL_ID}`]({CARD}), pinned to revision
+`{DEFAULT_MODEL_REVISION[:12]}`. Every image is squashed to 224x224 pixels before the model sees
+it. Locally it runs on this computer's CPU; on AWS the same model runs on a SageMaker endpoint,
+so both give the same scores.
 
 ### What it learnt from
-About 10,000 dermatoscopic images of the HAM10000 dataset (Vienna and Queensland, mostly
-light-skinned patients). Two thirds of them are moles (nv); dermatofibroma and vascular
-lesions have about a hundred images each.
+The HAM10000 dataset: 10,015 dermatoscopic images from Vienna and Queensland, mostly of
+light-skinned patients; two thirds of them are moles (nv); dermatofibroma and vascular lesions
+have about a hundred images each (Tschandl et al., 2018, below).
 
 ### Honest limits
 - **Dermatoscopic images only.** Phone snapshots, clinical photos and other skin conditions
   are outside what it learnt; it will still answer, often confidently, and wrongly.
 - **A skewed dataset.** It leans towards "mole", has seen few images of dark skin, and
   nothing of lesions on nails, mucosa or the scalp.
-- **Accuracy.** The model card claims 96.95 % validation accuracy, but that validation split
-  shares lesions with the training split (the same lesion photographed more than once), so
-  it overstates. An independent evaluation measured about **83 %** on the test split, and a
-  third party reported about **73 % sensitivity for melanoma**: roughly one melanoma in four
-  is missed.
+- **Accuracy is not what the card says.** The model card claims 96.95 % validation accuracy
+  ([model card]({CARD})). It was measured on a split of a HAM10000 copy
+  ([marmal88/skin_cancer](https://huggingface.co/datasets/marmal88/skin_cancer)) in which
+  about 80 % of the test images' ids also appear in the training split, so it overstates.
+  Published work shows why accuracy misleads here: Vision Transformers trained on HAM10000
+  reached 92.8 % accuracy yet found only 56 % of melanomas (Flosdorf et al., 2024,
+  [arXiv:2407.18554](https://arxiv.org/abs/2407.18554)). No independent measurement of this
+  model is published: measure it on your own confirmed cases with `dermascan evaluate`.
 - **Scores are not probabilities of disease.** They are the model's softmax outputs, which
-  tend to be overconfident. dermascan marks low or close scores as uncertain, but a confident
-  answer can still be wrong.
+  tend to be overconfident. dermascan leads every result with the malignant total and refers
+  on it, but a confident answer can still be wrong.
 """
 )
 
 st.subheader("The seven classes")
-st.dataframe(
-    pd.DataFrame(
-        [
-            {
-                "Code": code,
-                "Class": NAMES[code],
-                "Malignant": "yes" if code in MALIGNANT else "no",
-                "What it is": EXPLAINED[code],
-            }
-            for code in CLASSES
-        ]
-    ),
-    hide_index=True,
-)
+for code in CLASSES:
+    malignant = " · **▲ malignant**" if code in MALIGNANT else ""
+    st.markdown(f"**{NAMES[code]} ({code})**{malignant}  \n{EXPLAINED[code]}")
 
 st.subheader("Licences and attribution")
 st.markdown(

@@ -1,22 +1,22 @@
-"""History: this user's results, newest first, filtered and paged."""
+"""History: this user's results, newest first, as cards that fit a phone; filtered and paged."""
 
 from __future__ import annotations
 
-import base64
-
-import pandas as pd
 import streamlit as st
 
 from app.backend import HistoryFilter, history
-from app.session import active_session
-from app.widgets import class_label
+from app.markup import plain
+from app.session import active_session, viewer_zone
+from app.widgets import class_label, local_time, percent
 from runtime.keys import id_time
 from runtime.labels import CLASSES
+from runtime.results import HistoryEntry
 from runtime.triage import Level, triage
 
 PAGE_SIZE = 50
 
 backend, owner = active_session()
+zone = viewer_zone()
 st.header("History")
 
 left, middle, right = st.columns([2, 2, 1], vertical_alignment="bottom")
@@ -31,15 +31,56 @@ classes = middle.multiselect("Top class", CLASSES, format_func=class_label, key=
 errors_only = right.toggle("Errors only", key="history_errors")
 filters = HistoryFilter(frozenset(classes), frozenset(levels), errors_only)
 
-# The cursors of the pages seen so far; a change of filters starts again at the newest.
+# The cursors of the pages seen so far, and how many results came before each; a change of
+# filters starts again at the newest.
 if st.session_state.get("history_filters") != filters:
     st.session_state["history_filters"] = filters
     st.session_state["history_cursors"] = [None]
+    st.session_state["history_before"] = [0]
 cursors: list[str | None] = st.session_state["history_cursors"]
+before: list[int] = st.session_state["history_before"]
 
 page = history(
     backend, owner, limit=PAGE_SIZE, cursor=cursors[-1], filters=filters, thumbnails=True
 )
+
+
+def card(entry: HistoryEntry) -> None:
+    """One result: its triage and malignant total first, the top class, the time, and a link
+    that opens it; the model-input thumbnail beside it (below it on a phone)."""
+    record = entry.prediction
+    when = local_time(id_time(entry.id), zone)
+    with st.container(border=True):
+        text, picture = st.columns([4, 1], vertical_alignment="center")
+        with text:
+            if record is not None and record.status == "ok":
+                verdict = triage(record.scores, backend.rule)
+                top = verdict.top
+                st.markdown(
+                    f"**{verdict.level.title}** · malignant classes "
+                    f"**{percent(verdict.malignant_total)}**  \n"
+                    f"Top class: {class_label(top)}, {percent(record.scores[top])}  \n{when}"
+                )
+            elif record is not None:
+                reason = record.error.message if record.error else "No reason was recorded."
+                st.markdown(f"**Not classified:** {plain(reason)}  \n{when}")
+            else:
+                st.markdown(f"**Being classified.** Its result will appear here.  \n{when}")
+            if record is not None:
+                st.page_link(
+                    "app_pages/prediction.py",
+                    label="Open this result",
+                    query_params={"id": entry.id},
+                    icon=":material/open_in_new:",
+                )
+        with picture:
+            if entry.thumbnail:
+                st.image(
+                    entry.thumbnail,
+                    alt=f"The image of the result from {when}, as the model saw it",
+                    width=96,
+                )
+
 
 if not page.entries:
     if filters.active:
@@ -47,51 +88,22 @@ if not page.entries:
     else:
         st.info("No results yet. Classify an image and it will be listed here.")
 else:
-    rows = []
-    for entry in page.entries:
-        record = entry.prediction
-        thumbnail = entry.thumbnail
-        verdict = triage(record.scores, backend.rule) if record and record.top else None
-        rows.append(
-            {
-                "Image": "data:image/jpeg;base64," + base64.b64encode(thumbnail).decode()
-                if thumbnail
-                else None,
-                "Time (UTC)": id_time(entry.id).strftime("%Y-%m-%d %H:%M:%S"),
-                "Triage": verdict.level.title if verdict else "",
-                "Malignant total": verdict.malignant_total if verdict else None,
-                "Top class": class_label(record.top) if record and record.top else "",
-                "Confidence": record.scores[record.top] if record and record.top else None,
-                "Status": entry.status,
-                "Details": f"prediction?id={entry.id}",
-            }
-        )
-    selection = st.dataframe(
-        pd.DataFrame(rows),
-        hide_index=True,
-        key="history_table",
-        on_select="rerun",
-        selection_mode="single-row",
-        row_height=64,
-        column_config={
-            "Image": st.column_config.ImageColumn("Image", width="small"),
-            "Malignant total": st.column_config.NumberColumn("Malignant total", format="percent"),
-            "Confidence": st.column_config.ProgressColumn(
-                "Confidence", format="percent", min_value=0.0, max_value=1.0
-            ),
-            "Details": st.column_config.LinkColumn("Details", display_text="Open"),
-        },
+    first = before[-1] + 1
+    shown = "Matching results" if filters.active else "Results"
+    st.markdown(
+        f"{shown} {first} to {first + len(page.entries) - 1}, newest first; times in {plain(zone)}."
     )
-    chosen = selection.selection.rows if selection else []
-    if chosen:
-        st.switch_page("app_pages/prediction.py", query_params={"id": page.entries[chosen[0]].id})
+    for entry in page.entries:
+        card(entry)
 
 newer, older = st.columns(2)
 if len(cursors) > 1 and newer.button("Newer", icon=":material/arrow_back:", key="history_newer"):
     cursors.pop()
+    before.pop()
     st.rerun()
 if page.next_cursor is not None and older.button(
     "Older", icon=":material/arrow_forward:", key="history_older"
 ):
     cursors.append(page.next_cursor)
+    before.append(before[-1] + len(page.entries))
     st.rerun()

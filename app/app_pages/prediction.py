@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import streamlit as st
 
 from app import widgets
-from app.session import active_session
+from app.report import report_html
+from app.session import active_session, viewer_zone
 from runtime.keys import is_id
 
 backend, owner = active_session()
@@ -37,11 +40,29 @@ original = backend.image(owner, prediction.id) if prediction.status == "ok" else
 picture = original or backend.thumbnail(owner, prediction.id)
 widgets.result_panel(prediction, backend.rule, picture, "The uploaded image")
 
+zone = viewer_zone()
 st.subheader("Provenance")
-widgets.provenance(prediction)
-st.download_button(
-    "Download the record (JSON)",
+widgets.provenance(prediction, zone)
+report, record = st.columns(2)
+report.download_button(
+    "Printable report (HTML)",
+    report_html(
+        prediction,
+        backend.rule,
+        picture=picture,
+        created=datetime.fromisoformat(prediction.created_at).astimezone(zone),
+    ),
+    file_name=f"dermascan-report-{prediction.id}.html",
+    mime="text/html",
+    icon=":material/print:",
+    help="Open it in a browser and print it, or save it as PDF.",
+    key="download_report",
+)
+record.download_button(
+    "The record (JSON)",
     prediction.to_json(),
     file_name=f"dermascan-{prediction.id}.json",
     mime="application/json",
+    icon=":material/data_object:",
+    key="download_record",
 )

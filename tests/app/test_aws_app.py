@@ -17,7 +17,7 @@ from moto.server import ThreadedMotoServer
 
 from app.session import shared_backend
 from tests.app.conftest import free_port, new_app
-from tests.app.test_local_app import classify_upload, scores_table, texts
+from tests.app.test_local_app import classify_upload, opened_ids, scores_table, texts
 from tests.aws import (
     REGION,
     LambdaContext,
@@ -126,8 +126,7 @@ def test_submit_then_the_lambdas_record_appears_and_is_shown(
     assert "Top class: **Benign keratosis-like lesion (bkl)**" in texts(at)
 
     at.switch_page("app_pages/history.py").run()
-    (table,) = at.dataframe
-    assert list(table.value["Status"]) == ["ok"]
+    assert len(opened_ids(at)) == 1
 
 
 def test_a_record_that_never_arrives_ends_in_the_timeout_message(
@@ -139,5 +138,4 @@ def test_a_record_that_never_arrives_ends_in_the_timeout_message(
     assert "cold start" in texts(at)
 
     at.switch_page("app_pages/history.py").run()
-    (table,) = at.dataframe
-    assert list(table.value["Status"]) == ["pending"]  # the upload is safe, and listed
+    assert "Being classified." in texts(at)  # the upload is safe, and listed

@@ -43,7 +43,7 @@ def test_upload_history_and_detail_in_a_real_browser(
     expect(page.get_by_text("Decision support, not a diagnosis.")).to_be_visible()
     page.locator('input[type="file"]').set_input_files(sample_paths["mel"])
 
-    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_be_visible(timeout=120_000)
+    expect(page.locator('[data-testid="stProgress"]').first).to_be_visible(timeout=120_000)
     details = page.get_by_role("link", name="Details and provenance")
     expect(details).to_be_visible()
     page.screenshot(path=ARTIFACTS / "classify.png", full_page=True)
@@ -56,7 +56,7 @@ def test_upload_history_and_detail_in_a_real_browser(
 
     page.get_by_role("link", name="Back to History").click()
     expect(page.get_by_role("heading", name="History")).to_be_visible(timeout=30_000)
-    expect(page.locator('[data-testid="stDataFrame"]')).to_be_visible(timeout=30_000)
+    expect(page.get_by_role("link", name="Open this result")).to_be_visible(timeout=30_000)
     expect(page.locator('[data-testid="stWidgetLabel"]', has_text="Triage")).to_be_visible()
     page.screenshot(path=ARTIFACTS / "history.png", full_page=True)
 

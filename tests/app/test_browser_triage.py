@@ -145,7 +145,7 @@ def test_a_new_upload_takes_the_previous_result_off_the_screen_at_once(
     expect(first_link).to_have_count(0)
     expect(page.get_by_role("heading", name="malignant classes")).to_have_count(0)
     expect(page.locator('[data-testid="stImage"]')).to_have_count(0)
-    expect(page.locator('[data-testid="stVegaLiteChart"]')).to_have_count(0)
+    expect(page.locator('[data-testid="stProgress"]')).to_have_count(0)
 
     second = the_lambda_runs()
     expect(page.locator(f'a[href*="id={second}"]')).to_be_visible(timeout=60_000)
@@ -175,7 +175,7 @@ def test_a_file_over_the_limit_is_refused_in_the_page_and_hides_the_earlier_resu
     uploader = page.locator('input[type="file"]')
     expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible(timeout=60_000)
     uploader.set_input_files(sample_paths["mel"])
-    chart = page.locator('[data-testid="stVegaLiteChart"]')
+    chart = page.locator('[data-testid="stProgress"]').first
     expect(chart).to_be_visible(timeout=120_000)
 
     uploader.set_input_files(big)

@@ -8,7 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from runtime.keys import owner_for_identity
 from tests.app.conftest import new_app
-from tests.app.test_local_app import classify_upload, texts
+from tests.app.test_local_app import classify_upload, opened_ids, texts
 
 AUTH = {"redirect_uri": "http://localhost:8501/oauth2callback", "cookie_secret": "x" * 32}
 
@@ -47,5 +47,4 @@ def test_a_signed_in_user_cannot_open_another_users_result(
     assert "No results yet" in texts(bob)
 
     alice.switch_page("app_pages/history.py").run()
-    (table,) = alice.dataframe
-    assert list(table.value["Details"]) == [f"prediction?id={alices_id}"]
+    assert opened_ids(alice) == [alices_id]
