@@ -7,14 +7,19 @@ from cloudsplaining.scan.policy_document import PolicyDocument
 
 from components.compute import ComputeArgs
 from policy import rules
-from tests.components.conftest import policy_of, statement
+from tests.components.conftest import (
+    BUCKET,
+    FUNCTION,
+    KEY,
+    LOG_GROUP,
+    QUEUE,
+    arn,
+    endpoint,
+    physical_name,
+    policy_of,
+    statement,
+)
 from tests.conftest import RecordingMocks
-
-BUCKET = "arn:aws:s3:::storage-images-bucket"
-QUEUE = "arn:aws:sqs:eu-west-1:123456789012:storage-uploads"
-KEY = "arn:aws:kms:eu-west-1:123456789012:key/storage-key"
-ENDPOINT = "arn:aws:sagemaker:eu-west-1:123456789012:model-endpoint"
-LOG_GROUP = "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/lambda/dermascan-compute-logs"
 
 
 def function_policy(mocks: RecordingMocks) -> dict[str, object]:
@@ -24,7 +29,7 @@ def function_policy(mocks: RecordingMocks) -> dict[str, object]:
 def test_the_function_runs_a_supported_python_on_arm_with_tracing(
     serverless: RecordingMocks,
 ) -> None:
-    function = serverless.one("aws:lambda/function:Function").inputs
+    function = serverless.one(FUNCTION).inputs
     assert function["runtime"] == "python3.12"
     assert function["architectures"] == ["arm64"]
     assert function["handler"] == "runtime.handler.handler"
@@ -36,10 +41,10 @@ def test_the_function_runs_a_supported_python_on_arm_with_tracing(
 
 
 def test_the_function_is_configured_by_environment(serverless: RecordingMocks) -> None:
-    variables = serverless.one("aws:lambda/function:Function").inputs["environment"]["variables"]
+    variables = serverless.one(FUNCTION).inputs["environment"]["variables"]
     assert variables == {
-        "BUCKET_NAME": "storage-images-bucket",
-        "ENDPOINT_NAME": "model-endpoint",
+        "BUCKET_NAME": physical_name(serverless, BUCKET, "storage-images"),
+        "ENDPOINT_NAME": endpoint(serverless).outputs["name"],
         "MODEL_ID": "Anwarkh1/Skin_Cancer-Image_Classification",
         "MODEL_REVISION": "e37ebda4a662db26d9221c78f6c72b1cb8736ce0",
         "UPLOADS_PREFIX": "uploads/",
@@ -54,19 +59,21 @@ def test_the_function_is_configured_by_environment(serverless: RecordingMocks) -
 def test_logs_go_to_a_group_of_the_stack_with_retention_and_kms(
     serverless: RecordingMocks,
 ) -> None:
-    group = serverless.one("aws:cloudwatch/logGroup:LogGroup")
+    group = serverless.one(LOG_GROUP, "compute-logs")
     assert rules.log_group_retention(group.inputs) == []
     assert group.inputs["retentionInDays"] == 30
-    assert group.inputs["kmsKeyId"] == KEY
-    logging = serverless.one("aws:lambda/function:Function").inputs["loggingConfig"]
-    assert logging == {"logFormat": "JSON", "logGroup": "/aws/lambda/dermascan-compute-logs"}
+    assert group.inputs["kmsKeyId"] == arn(serverless, KEY)
+    logging = serverless.one(FUNCTION).inputs["loggingConfig"]
+    assert logging == {"logFormat": "JSON", "logGroup": group.outputs["name"]}
+    assert group.outputs["name"].startswith("/aws/lambda/")
 
 
 def test_the_queue_feeds_it_with_partial_batch_responses_and_capped_concurrency(
     serverless: RecordingMocks,
 ) -> None:
     mapping = serverless.one("aws:lambda/eventSourceMapping:EventSourceMapping").inputs
-    assert mapping["eventSourceArn"] == QUEUE
+    assert mapping["eventSourceArn"] == arn(serverless, QUEUE, "storage-uploads")
+    assert mapping["functionName"] == arn(serverless, FUNCTION)
     assert mapping["functionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["scalingConfig"] == {"maximumConcurrency": 5}  # the endpoint's concurrency
     assert mapping["batchSize"] == 5
@@ -75,8 +82,8 @@ def test_the_queue_feeds_it_with_partial_batch_responses_and_capped_concurrency(
 def test_the_queue_hides_a_message_for_six_times_the_function_timeout(
     serverless: RecordingMocks,
 ) -> None:
-    queue = serverless.one("aws:sqs/queue:Queue", "storage-uploads").inputs
-    timeout = serverless.one("aws:lambda/function:Function").inputs["timeout"]
+    queue = serverless.one(QUEUE, "storage-uploads").inputs
+    timeout = serverless.one(FUNCTION).inputs["timeout"]
     assert queue["visibilityTimeoutSeconds"] >= 6 * timeout
 
 
@@ -102,23 +109,29 @@ def test_a_visibility_under_six_timeouts_is_refused() -> None:
 
 def test_the_role_may_do_exactly_its_job(serverless: RecordingMocks) -> None:
     document = function_policy(serverless)
+    bucket = arn(serverless, BUCKET, "storage-images")
+    log_group = arn(serverless, LOG_GROUP, "compute-logs")
     assert statement(document, "ReadUploadsAndResults")["Action"] == ["s3:GetObject"]
     assert statement(document, "ReadUploadsAndResults")["Resource"] == [
-        f"{BUCKET}/predictions/*",
-        f"{BUCKET}/thumbnails/*",
-        f"{BUCKET}/uploads/*",
+        f"{bucket}/predictions/*",
+        f"{bucket}/thumbnails/*",
+        f"{bucket}/uploads/*",
     ]
     assert statement(document, "WriteResults") == {
         "Sid": "WriteResults",
         "Effect": "Allow",
         "Action": ["s3:PutObject"],
-        "Resource": [f"{BUCKET}/predictions/*", f"{BUCKET}/thumbnails/*"],
+        "Resource": [f"{bucket}/predictions/*", f"{bucket}/thumbnails/*"],
     }
-    assert statement(document, "MissingKeysAre404")["Resource"] == [BUCKET]
-    assert statement(document, "InvokeTheEndpoint")["Resource"] == [ENDPOINT]
-    assert statement(document, "ConsumeTheQueue")["Resource"] == [QUEUE]
-    assert statement(document, "UseTheStackKey")["Resource"] == [KEY]
-    assert statement(document, "WriteOwnLogs")["Resource"] == [f"{LOG_GROUP}:*"]
+    assert statement(document, "MissingKeysAre404")["Resource"] == [bucket]
+    assert statement(document, "InvokeTheEndpoint")["Resource"] == [
+        endpoint(serverless).outputs["arn"]
+    ]
+    assert statement(document, "ConsumeTheQueue")["Resource"] == [
+        arn(serverless, QUEUE, "storage-uploads")
+    ]
+    assert statement(document, "UseTheStackKey")["Resource"] == [arn(serverless, KEY)]
+    assert statement(document, "WriteOwnLogs")["Resource"] == [f"{log_group}:*"]
     statements: list[dict[str, list[str]]] = document["Statement"]  # type: ignore[assignment]
     writes = [s for s in statements if any(a.startswith("s3:Put") for a in s["Action"])]
     assert len(writes) == 1  # nothing may be written under uploads/

@@ -6,7 +6,7 @@ import pytest
 
 from components.containers import huggingface_inference_image
 from components.model_hosting import ModelHostingArgs
-from tests.components.conftest import policy_of, statement
+from tests.components.conftest import KEY, arn, endpoint, policy_of, statement
 from tests.conftest import STACK_CONFIG, RecordingMocks, run_stack
 
 CPU_IMAGE = (
@@ -56,10 +56,11 @@ def test_realtime_autoscales_on_invocations_per_instance_with_an_encrypted_volum
     config = realtime.one("aws:sagemaker/endpointConfiguration:EndpointConfiguration").inputs
     (variant,) = config["productionVariants"]
     assert (variant["instanceType"], variant["initialInstanceCount"]) == ("ml.m5.large", 1)
-    assert config["kmsKeyArn"] == "arn:aws:kms:eu-west-1:123456789012:key/storage-key"
+    assert config["kmsKeyArn"] == arn(realtime, KEY)
     target = realtime.one("aws:appautoscaling/target:Target").inputs
     assert (target["minCapacity"], target["maxCapacity"]) == (1, 2)
-    assert target["resourceId"] == "endpoint/model-endpoint/variant/AllTraffic"
+    name = endpoint(realtime).outputs["name"]
+    assert target["resourceId"] == f"endpoint/{name}/variant/AllTraffic"
     assert target["scalableDimension"] == "sagemaker:variant:DesiredInstanceCount"
     tracking = realtime.one("aws:appautoscaling/policy:Policy").inputs[
         "targetTrackingScalingPolicyConfiguration"
@@ -111,7 +112,7 @@ def test_the_model_role_only_logs_endpoint_logs_and_decrypts_with_the_stack_key(
         "Sid": "DecryptWithTheStackKey",
         "Effect": "Allow",
         "Action": ["kms:Decrypt"],
-        "Resource": ["arn:aws:kms:eu-west-1:123456789012:key/storage-key"],
+        "Resource": [arn(serverless, KEY)],
     }
     assert {s["Sid"] for s in document["Statement"]} == {
         "WriteEndpointLogs",

@@ -8,14 +8,8 @@ import pytest
 
 from components.storage import IMAGE_SUFFIXES, StorageArgs
 from policy import rules
-from tests.components.conftest import for_bucket, policy_of, statement
+from tests.components.conftest import BUCKET, KEY, QUEUE, arn, for_bucket, policy_of, statement
 from tests.conftest import STACK_CONFIG, RecordingMocks, run_stack
-
-BUCKET = "aws:s3/bucket:Bucket"
-
-
-def images(mocks: RecordingMocks) -> object:
-    return mocks.one(BUCKET, "storage-images")
 
 
 def test_every_bucket_blocks_all_public_access(serverless: RecordingMocks) -> None:
@@ -31,10 +25,8 @@ def test_every_bucket_denies_requests_without_tls(serverless: RecordingMocks) ->
         policy = for_bucket(serverless, "aws:s3/bucketPolicy:BucketPolicy", bucket)
         assert rules.denies_insecure_transport(policy.inputs["policy"]), bucket.name
         deny = statement(policy_of(policy), "DenyInsecureTransport")
-        assert deny["Resource"] == [
-            f"arn:aws:s3:::{bucket.name}-bucket",
-            f"arn:aws:s3:::{bucket.name}-bucket/*",
-        ]
+        bucket_arn = bucket.outputs["arn"]
+        assert deny["Resource"] == [bucket_arn, f"{bucket_arn}/*"]
 
 
 def test_every_bucket_is_versioned_and_owner_enforced(serverless: RecordingMocks) -> None:
@@ -57,10 +49,10 @@ def test_images_are_encrypted_with_the_stacks_key_and_a_bucket_key(
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         bucket,
     ).inputs["rules"]
-    key = serverless.one("aws:kms/key:Key", "storage-key")
+    key = serverless.one(KEY, "storage-key")
     assert rule["applyServerSideEncryptionByDefault"] == {
         "sseAlgorithm": "aws:kms",
-        "kmsMasterKeyId": f"arn:aws:kms:eu-west-1:123456789012:key/{key.name}",
+        "kmsMasterKeyId": key.outputs["arn"],
     }
     assert rule["bucketKeyEnabled"] is True
     assert key.inputs["enableKeyRotation"] is True
@@ -81,13 +73,15 @@ def test_the_access_log_bucket_uses_sse_s3_because_log_delivery_cannot_use_kms(
         "S3ServerAccessLogs",
     )
     assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
-    assert delivery["Condition"]["ArnLike"]["aws:SourceArn"] == "arn:aws:s3:::storage-images-bucket"
+    assert delivery["Condition"]["ArnLike"]["aws:SourceArn"] == arn(
+        serverless, BUCKET, "storage-images"
+    )
 
 
 def test_image_access_is_logged_to_the_log_bucket(serverless: RecordingMocks) -> None:
     logging = serverless.one("aws:s3/bucketLogging:BucketLogging")
-    assert logging.inputs["bucket"] == "storage-images-id"
-    assert logging.inputs["targetBucket"] == "storage-access-logs-id"
+    assert logging.inputs["bucket"] == serverless.one(BUCKET, "storage-images").id
+    assert logging.inputs["targetBucket"] == serverless.one(BUCKET, "storage-access-logs").id
 
 
 def test_uploads_results_and_old_versions_expire(serverless: RecordingMocks) -> None:
@@ -115,13 +109,13 @@ def test_the_retention_is_configurable() -> None:
 def test_queues_are_encrypted_and_dead_letters_outlive_their_source(
     serverless: RecordingMocks,
 ) -> None:
-    queue = serverless.one("aws:sqs/queue:Queue", "storage-uploads")
-    dlq = serverless.one("aws:sqs/queue:Queue", "storage-uploads-dlq")
+    queue = serverless.one(QUEUE, "storage-uploads")
+    dlq = serverless.one(QUEUE, "storage-uploads-dlq")
     for q in (queue, dlq):
         assert rules.queue_encryption(q.inputs) == [], q.name
     redrive = json.loads(queue.inputs["redrivePolicy"])
     assert redrive == {
-        "deadLetterTargetArn": "arn:aws:sqs:eu-west-1:123456789012:storage-uploads-dlq",
+        "deadLetterTargetArn": dlq.outputs["arn"],
         "maxReceiveCount": 5,
     }
     assert dlq.inputs["messageRetentionSeconds"] == 14 * 24 * 3600
@@ -141,9 +135,9 @@ def test_only_s3_from_this_bucket_and_account_may_send_to_the_queue(
     (only,) = document["Statement"]
     assert only["Principal"] == {"Service": "s3.amazonaws.com"}
     assert only["Action"] == "sqs:SendMessage"
-    assert only["Resource"] == "arn:aws:sqs:eu-west-1:123456789012:storage-uploads"
+    assert only["Resource"] == arn(serverless, QUEUE, "storage-uploads")
     assert only["Condition"] == {
-        "ArnEquals": {"aws:SourceArn": "arn:aws:s3:::storage-images-bucket"},
+        "ArnEquals": {"aws:SourceArn": arn(serverless, BUCKET, "storage-images")},
         "StringEquals": {"aws:SourceAccount": "123456789012"},
     }
 
@@ -152,13 +146,13 @@ def test_only_new_images_under_uploads_are_notified_so_results_cannot_recurse(
     serverless: RecordingMocks,
 ) -> None:
     notification = serverless.one("aws:s3/bucketNotification:BucketNotification")
-    assert notification.inputs["bucket"] == "storage-images-id"
+    assert notification.inputs["bucket"] == serverless.one(BUCKET, "storage-images").id
     queues = notification.inputs["queues"]
     assert {q["filterSuffix"] for q in queues} == set(IMAGE_SUFFIXES)
     for q in queues:
         assert q["filterPrefix"] == "uploads/"
         assert q["events"] == ["s3:ObjectCreated:*"]
-        assert q["queueArn"] == "arn:aws:sqs:eu-west-1:123456789012:storage-uploads"
+        assert q["queueArn"] == arn(serverless, QUEUE, "storage-uploads")
 
 
 @pytest.mark.parametrize(
