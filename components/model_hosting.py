@@ -32,7 +32,8 @@ class ModelHostingArgs:
     model_revision: str
     hosting: Literal["serverless", "realtime"] = "serverless"
     model_data_url: str | None = None
-    """``s3://bucket/model.tar.gz`` with the weights; the container then runs network-isolated."""
+    """``s3://bucket/model.tar.gz`` with the weights. On real-time hosting the container then
+    runs network-isolated; serverless inference does not support network isolation."""
     transformers_version: str = "4.51.3"
     pytorch_version: str = "2.6.0"
     serverless_memory_mb: int = 6144
@@ -74,6 +75,14 @@ class ModelHostingArgs:
                 "ModelHostingArgs.model_revision must be a full 40-hex commit, got "
                 f"{self.model_revision!r}: a branch name lets the model change under you"
             )
+
+    @property
+    def network_isolated(self) -> bool:
+        """Whether the container runs without network: only with weights from S3 (it needs
+        nothing else) and only on instances. Serverless inference does not support network
+        isolation, and CreateEndpoint fails if the model asks for it (SageMaker Developer Guide,
+        "Deploy models with Amazon SageMaker Serverless Inference", "Feature exclusions")."""
+        return self.model_data_url is not None and self.hosting == "realtime"
 
     @property
     def concurrency(self) -> int:
@@ -142,8 +151,8 @@ class ModelHosting(pulumi.ComponentResource):
             primary_container=aws.sagemaker.ModelPrimaryContainerArgs(
                 image=image, environment=environment, model_data_url=args.model_data_url
             ),
-            # Weights from S3 need no network: the container then cannot reach out at all.
-            enable_network_isolation=args.model_data_url is not None,
+            # Weights from S3 need no network: on instances the container then cannot reach out.
+            enable_network_isolation=args.network_isolated,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
 

@@ -87,12 +87,19 @@ def test_instances_with_local_storage_get_no_volume_key() -> None:
     assert "kmsKeyArn" not in config or config["kmsKeyArn"] is None
 
 
-def test_weights_from_s3_run_network_isolated_and_only_that_object_is_readable() -> None:
+@pytest.mark.parametrize(("hosting", "isolated"), [("realtime", True), ("serverless", False)])
+def test_weights_from_s3_are_the_only_readable_object_and_isolate_realtime_only(
+    hosting: str, isolated: bool
+) -> None:
     mocks = run_stack(
-        {**STACK_CONFIG, "dermascan:modelDataUrl": "s3://models/ham10000/model.tar.gz"}
+        {
+            **STACK_CONFIG,
+            "dermascan:hosting": hosting,
+            "dermascan:modelDataUrl": "s3://models/ham10000/model.tar.gz",
+        }
     )
     model = mocks.one("aws:sagemaker/model:Model").inputs
-    assert model["enableNetworkIsolation"] is True
+    assert model["enableNetworkIsolation"] is isolated
     assert model["primaryContainer"]["modelDataUrl"] == "s3://models/ham10000/model.tar.gz"
     assert "HF_MODEL_ID" not in model["primaryContainer"]["environment"]
     document = policy_of(mocks.one("aws:iam/rolePolicy:RolePolicy", "model-role-policy"))
