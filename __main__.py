@@ -61,6 +61,7 @@ hosting_args = ModelHostingArgs(
     min_instances=config.require_int("realtimeMinCount"),
     max_instances=config.require_int("realtimeMaxCount"),
     target_invocations_per_instance=config.require_int("realtimeTargetInvocationsPerInstance"),
+    log_retention_days=config.require_int("logRetentionDays"),
 )
 hosting = ModelHosting("model", hosting_args, opts=with_provider)
 

@@ -181,19 +181,30 @@ def function_policy(
 
 
 def model_policy(
-    *, region: str, account_id: str, key_arn: str, model_data_arn: str | None
+    *,
+    region: str,
+    account_id: str,
+    log_group: str,
+    key_arn: str,
+    model_data_arn: str | None,
 ) -> Document:
-    """What SageMaker may do for the model: write its logs, use the key, read the weights.
+    """What SageMaker may do for the model: write its endpoint's logs, use the key, read the
+    weights.
 
     No ECR statements: SageMaker pulls its own prebuilt (Deep Learning Container) images with
     service-owned credentials, so customer IAM policies do not apply to the pull ("Docker
     Registry Paths and Example Code", SageMaker developer guide). A private image would need
     ``ecr:GetAuthorizationToken`` (which cannot be scoped) and pull rights on its repository.
+
+    Args:
+        log_group: the endpoint's log group (``/aws/sagemaker/Endpoints/<name>``), which the
+            stack creates; SageMaker may still call CreateLogGroup on it.
     """
+    group = f"arn:aws:logs:{region}:{account_id}:log-group:{log_group}"
     statements = [
         allow(
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            [f"arn:aws:logs:{region}:{account_id}:log-group:/aws/sagemaker/Endpoints/*"],
+            [group, f"{group}:log-stream:*"],
             "WriteEndpointLogs",
         ),
         allow(["kms:Decrypt"], [key_arn], "DecryptWithTheStackKey"),

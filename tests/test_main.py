@@ -33,7 +33,7 @@ SHARED = {
     "aws:lambda/layerVersion:LayerVersion": 1,
     "aws:lambda/function:Function": 1,
     "aws:lambda/eventSourceMapping:EventSourceMapping": 1,
-    "aws:cloudwatch/logGroup:LogGroup": 1,
+    "aws:cloudwatch/logGroup:LogGroup": 2,
     "aws:cloudwatch/metricAlarm:MetricAlarm": 8,
     "aws:cloudwatch/dashboard:Dashboard": 1,
     "aws:sns/topic:Topic": 1,

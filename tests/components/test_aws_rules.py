@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import pytest
 
+from tests.components.conftest import FUNCTION, KEY, LOG_GROUP, arn, endpoint
 from tests.conftest import STACK_CONFIG, RecordingMocks, run_stack
 
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+CONFIG = "aws:sagemaker/endpointConfiguration:EndpointConfiguration"
 MODEL = "aws:sagemaker/model:Model"
+POLICY = "aws:appautoscaling/policy:Policy"
+TARGET = "aws:appautoscaling/target:Target"
 WEIGHTS = "s3://models/ham10000/model.tar.gz"
 
 
@@ -32,3 +37,62 @@ def test_serverless_models_are_never_network_isolated(hosting: str, isolated: bo
     """
     mocks = stack(hosting=hosting, modelDataUrl=WEIGHTS)
     assert mocks.one(MODEL).inputs["enableNetworkIsolation"] is isolated
+
+
+def test_switching_hosting_mode_replaces_the_endpoint_and_what_names_it() -> None:
+    """SageMaker Developer Guide, "Update a serverless endpoint" (note): updating a real-time
+    endpoint to a serverless one is not supported, so the endpoint must be replaced, not updated.
+    The endpoint and its configuration get other URNs (Pulumi creates the new ones, points the
+    function and alarms at them, then deletes the old), and the function calls the new one."""
+    by_mode = {mode: stack(hosting=mode) for mode in ("serverless", "realtime")}
+    endpoints = {mode: endpoint(mocks) for mode, mocks in by_mode.items()}
+    assert endpoints["serverless"].urn != endpoints["realtime"].urn
+    assert endpoints["serverless"].outputs["name"] != endpoints["realtime"].outputs["name"]
+    configs = {mode: mocks.one(CONFIG).urn for mode, mocks in by_mode.items()}
+    assert configs["serverless"] != configs["realtime"]
+    for mode, mocks in by_mode.items():
+        variables = mocks.one(FUNCTION).inputs["environment"]["variables"]
+        assert variables["ENDPOINT_NAME"] == endpoints[mode].outputs["name"], mode
+
+
+def test_changing_the_instance_type_replaces_the_endpoint_and_its_autoscaling() -> None:
+    """SageMaker Developer Guide, "Update endpoints that use auto scaling": an update that changes
+    the instance type of a variant registered as a scalable target fails. The endpoint, its
+    scalable target and scaling policy are replaced instead (other URNs), the target names the
+    new endpoint, and the alarms watch it. A change that keeps the instance type (here the
+    instance counts) keeps the endpoint: SageMaker allows that update in place."""
+    m5 = stack(hosting="realtime", realtimeInstanceType="ml.m5.large")
+    c5 = stack(hosting="realtime", realtimeInstanceType="ml.c5.xlarge")
+    assert endpoint(m5).urn != endpoint(c5).urn
+    for kind in (TARGET, POLICY):
+        assert m5.one(kind).urn != c5.one(kind).urn, kind
+    for mocks in (m5, c5):
+        name = endpoint(mocks).outputs["name"]
+        assert mocks.one(TARGET).inputs["resourceId"] == f"endpoint/{name}/variant/AllTraffic"
+        watched = {
+            a.inputs["dimensions"]["EndpointName"]
+            for a in mocks.of_type(ALARM)
+            if "EndpointName" in a.inputs["dimensions"]
+        }
+        assert watched == {name}
+    more = stack(hosting="realtime", realtimeMinCount="2", realtimeMaxCount="4")
+    assert endpoint(more).urn == endpoint(m5).urn
+
+
+def test_the_endpoints_log_group_is_the_stacks_made_before_the_endpoint() -> None:
+    """SageMaker Developer Guide, "Log groups and streams that Amazon SageMaker AI sends to
+    Amazon CloudWatch Logs": an endpoint's container logs go to
+    ``/aws/sagemaker/Endpoints/[EndpointName]``, and log data is kept indefinitely by default.
+    The stack creates that group with retention and its KMS key before the endpoint exists, so
+    SageMaker writes into it instead of creating its own [CKV_AWS_66/158]."""
+    for mode in ("serverless", "realtime"):
+        mocks = stack(hosting=mode)
+        the_endpoint = endpoint(mocks)
+        (group,) = [
+            g
+            for g in mocks.of_type(LOG_GROUP)
+            if g.inputs.get("name") == f"/aws/sagemaker/Endpoints/{the_endpoint.outputs['name']}"
+        ]
+        assert group.inputs["retentionInDays"] == 30
+        assert group.inputs["kmsKeyId"] == arn(mocks, KEY)
+        assert the_endpoint.depends_on(group), mode

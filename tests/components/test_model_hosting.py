@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from components.containers import huggingface_inference_image
-from components.model_hosting import ModelHostingArgs
-from tests.components.conftest import KEY, arn, endpoint, policy_of, statement
+from components.model_hosting import ModelHostingArgs, endpoint_name
+from tests.components.conftest import KEY, LOG_GROUP, arn, endpoint, policy_of, statement
 from tests.conftest import STACK_CONFIG, RecordingMocks, run_stack
 
 CPU_IMAGE = (
@@ -112,8 +114,10 @@ def test_the_model_role_only_logs_endpoint_logs_and_decrypts_with_the_stack_key(
     serverless: RecordingMocks,
 ) -> None:
     document = policy_of(serverless.one("aws:iam/rolePolicy:RolePolicy", "model-role-policy"))
+    (group,) = [g for g in serverless.of_type(LOG_GROUP) if g.name.startswith("model-")]
     assert statement(document, "WriteEndpointLogs")["Resource"] == [
-        "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/Endpoints/*"
+        group.outputs["arn"],
+        f"{group.outputs['arn']}:log-stream:*",
     ]
     assert statement(document, "DecryptWithTheStackKey") == {
         "Sid": "DecryptWithTheStackKey",
@@ -136,6 +140,7 @@ def test_the_model_role_only_logs_endpoint_logs_and_decrypts_with_the_stack_key(
         ({"min_instances": 3, "max_instances": 2}, "min_instances"),
         ({"model_revision": "main"}, "model_revision"),
         ({"model_data_url": "https://example.org/model.tar.gz"}, "s3://"),
+        ({"log_retention_days": 0}, "log_retention_days"),
     ],
 )
 def test_model_hosting_args_refuse_bad_values(changes: dict[str, object], field: str) -> None:
@@ -148,3 +153,22 @@ def test_model_hosting_args_refuse_bad_values(changes: dict[str, object], field:
     }
     with pytest.raises(ValueError, match=field):
         ModelHostingArgs(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def test_the_endpoint_is_named_after_its_hosting_and_its_stack() -> None:
+    serverless = ModelHostingArgs(
+        account_id="1",
+        region="eu-west-1",
+        kms_key_arn="arn",
+        model_id="m",
+        model_revision="e37ebda4a662db26d9221c78f6c72b1cb8736ce0",
+    )
+    assert serverless.hosted_on == "serverless"
+    realtime = replace(serverless, hosting="realtime", instance_type="ml.c5.2xlarge")
+    assert realtime.hosted_on == "c5-2xlarge"
+    name = endpoint_name("model-endpoint-c5-2xlarge", "org/dermascan/prod")
+    assert name.startswith("model-endpoint-c5-2xlarge-")
+    assert name == endpoint_name("model-endpoint-c5-2xlarge", "org/dermascan/prod")
+    assert name != endpoint_name("model-endpoint-c5-2xlarge", "org/dermascan/dev")
+    with pytest.raises(ValueError, match="63"):
+        endpoint_name("x" * 60, "org/dermascan/prod")
