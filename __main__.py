@@ -104,6 +104,7 @@ observability = Observability(
         endpoint_name=hosting.endpoint.name,
         variant_name=hosting.variant_name,
         monthly_budget_usd=config.require_int("monthlyBudgetUsd"),
+        budget_tag=("project", tags["project"]),
         alert_email=config.get("alertEmail") or None,
         billing_alarm=config.require_bool("billingAlarm"),
         tags=tags,

@@ -7,6 +7,8 @@ read from the resources (the mocks autoname like Pulumi), never spelled.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.components.conftest import FUNCTION, KEY, LOG_GROUP, arn, endpoint
@@ -96,3 +98,20 @@ def test_the_endpoints_log_group_is_the_stacks_made_before_the_endpoint() -> Non
         assert group.inputs["retentionInDays"] == 30
         assert group.inputs["kmsKeyId"] == arn(mocks, KEY)
         assert the_endpoint.depends_on(group), mode
+
+
+# --- Budgets ----------------------------------------------------------------------------------
+
+
+def test_the_budget_tracks_the_projects_tagged_spend_not_the_accounts() -> None:
+    """AWS Cost Management User Guide, "Creating a cost budget" (filters), and the Billing User
+    Guide, "Using user-defined cost allocation tags": a budget without a filter tracks the whole
+    account; one filtered on ``TagKeyValue`` ``user:<key>$<value>`` (pulumi-aws Budget
+    ``costFilters``) tracks what carries that tag, once the key is activated in Billing. The tag
+    is the project tag every resource gets from the provider's default tags."""
+    mocks = stack()
+    tags = json.loads(mocks.one("pulumi:providers:aws").inputs["defaultTags"])["tags"]
+    budget = mocks.one("aws:budgets/budget:Budget").inputs
+    assert budget["costFilters"] == [
+        {"name": "TagKeyValue", "values": [f"user:project${tags['project']}"]}
+    ]

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from components.observability import ObservabilityArgs
 from tests.components.conftest import FUNCTION, KEY, QUEUE, arn, endpoint, physical_name
 from tests.conftest import STACK_CONFIG, RecordingMocks, run_stack
 
@@ -60,6 +63,25 @@ def test_the_budget_warns_on_actual_and_forecast_spend(serverless: RecordingMock
     assert kinds == {("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)}
     topic_arn = arn(serverless, TOPIC)
     assert all(n["subscriberSnsTopicArns"] == [topic_arn] for n in budget["notifications"])
+    assert budget["costFilters"] == [{"name": "TagKeyValue", "values": ["user:project$dermascan"]}]
+
+
+@pytest.mark.parametrize("tag", [("", "dermascan"), ("project", ""), ("a$b", "c")])
+def test_the_budget_needs_a_tag_to_filter_on(tag: tuple[str, str]) -> None:
+    with pytest.raises(ValueError, match="budget_tag"):
+        ObservabilityArgs(
+            account_id="1",
+            region="eu-west-1",
+            kms_key_arn="arn",
+            function_name="f",
+            function_timeout_seconds=60,
+            queue_name="q",
+            dead_letter_queue_name="d",
+            endpoint_name="e",
+            variant_name="AllTraffic",
+            monthly_budget_usd=50,
+            budget_tag=tag,
+        )
 
 
 def test_an_alert_address_is_subscribed_to_alarms_and_budget() -> None:
