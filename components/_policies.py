@@ -46,6 +46,22 @@ def tls_only_bucket_policy(bucket_arn: str, *extra: Statement) -> Document:
     )
 
 
+def tls_only_queue_policy(queue_arn: str, *extra: Statement) -> Document:
+    """Deny every request to the queue that does not use TLS (SQS Developer Guide, "Amazon SQS
+    security best practices", "Enforce encryption of data in transit")."""
+    return document(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sqs:*",
+            "Resource": queue_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        *extra,
+    )
+
+
 def access_log_delivery(log_bucket_arn: str, source_bucket_arn: str, account_id: str) -> Statement:
     """Lets S3's logging service write access logs for one bucket of this account."""
     return {
@@ -62,8 +78,9 @@ def access_log_delivery(log_bucket_arn: str, source_bucket_arn: str, account_id:
 
 
 def queue_policy_for_bucket(queue_arn: str, bucket_arn: str, account_id: str) -> Document:
-    """Only S3, for this bucket of this account, may send to the queue."""
-    return document(
+    """Only S3, for this bucket of this account, may send to the queue; only over TLS."""
+    return tls_only_queue_policy(
+        queue_arn,
         {
             "Sid": "S3UploadNotifications",
             "Effect": "Allow",
@@ -74,7 +91,7 @@ def queue_policy_for_bucket(queue_arn: str, bucket_arn: str, account_id: str) ->
                 "ArnEquals": {"aws:SourceArn": bucket_arn},
                 "StringEquals": {"aws:SourceAccount": account_id},
             },
-        }
+        },
     )
 
 

@@ -176,6 +176,14 @@ class Storage(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        aws.sqs.QueuePolicy(
+            f"{name}-uploads-dlq-policy",
+            queue_url=self.dead_letter_queue.url,
+            policy=self.dead_letter_queue.arn.apply(
+                lambda arn: json.dumps(_policies.tls_only_queue_policy(arn))
+            ),
+            opts=child,
+        )
         queue_policy = aws.sqs.QueuePolicy(
             f"{name}-uploads-policy",
             queue_url=self.queue.url,

@@ -23,7 +23,7 @@ SHARED = {
     "aws:kms/key:Key": 1,
     "aws:kms/alias:Alias": 1,
     "aws:sqs/queue:Queue": 2,
-    "aws:sqs/queuePolicy:QueuePolicy": 1,
+    "aws:sqs/queuePolicy:QueuePolicy": 2,
     "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": 1,
     "aws:iam/role:Role": 2,
     "aws:iam/rolePolicy:RolePolicy": 2,

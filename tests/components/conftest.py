@@ -63,3 +63,24 @@ def endpoint(mocks: RecordingMocks) -> Recorded:
     """The stack's one SageMaker endpoint, whatever its logical name."""
     (found,) = mocks.of_type(ENDPOINT)
     return found
+
+
+def assert_denies_insecure_transport(
+    document: dict[str, Any], service: str, resources: list[str]
+) -> None:
+    """One statement denies everyone every action of ``service`` on ``resources`` without TLS.
+
+    The whole of it matters: a deny for one account (``Principal``), for some actions (``s3:
+    GetObject``), for part of the resource or under an extra condition leaves the rest reachable
+    over plain HTTP [S3.5; SQS Developer Guide, "Amazon SQS security best practices"].
+    """
+    denies = [s for s in document["Statement"] if s.get("Effect") == "Deny"]
+    assert len(denies) == 1, denies
+    (deny,) = denies
+    assert deny["Principal"] in ("*", {"AWS": "*"}), deny["Principal"]
+    actions = deny["Action"] if isinstance(deny["Action"], list) else [deny["Action"]]
+    assert actions in (["*"], [f"{service}:*"]), actions
+    found = deny["Resource"] if isinstance(deny["Resource"], list) else [deny["Resource"]]
+    assert sorted(found) == sorted(resources)
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert not {"NotPrincipal", "NotAction", "NotResource"} & set(deny), deny

@@ -11,7 +11,18 @@ import json
 
 import pytest
 
-from tests.components.conftest import FUNCTION, KEY, LOG_GROUP, arn, endpoint
+from tests.components.conftest import (
+    BUCKET,
+    FUNCTION,
+    KEY,
+    LOG_GROUP,
+    QUEUE,
+    arn,
+    assert_denies_insecure_transport,
+    endpoint,
+    for_bucket,
+    policy_of,
+)
 from tests.conftest import STACK_CONFIG, RecordingMocks, run_stack
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
@@ -115,3 +126,27 @@ def test_the_budget_tracks_the_projects_tagged_spend_not_the_accounts() -> None:
     assert budget["costFilters"] == [
         {"name": "TagKeyValue", "values": [f"user:project${tags['project']}"]}
     ]
+
+
+# --- Transport -------------------------------------------------------------------------------
+
+
+def test_every_bucket_and_queue_refuses_plain_http() -> None:
+    """S3 User Guide, "Security best practices for Amazon S3", "Enforce encryption of data in
+    transit" [Security Hub S3.5], and SQS Developer Guide, "Amazon SQS security best practices",
+    "Enforce encryption of data in transit" (AWS Solutions Constructs add the same ``HttpsOnly``
+    statement): a resource policy denies ``aws:SecureTransport = false`` to every principal for
+    every action on the whole resource. The dead-letter queue too: it holds the same messages."""
+    mocks = stack()
+    for bucket in mocks.of_type(BUCKET):
+        policy = for_bucket(mocks, "aws:s3/bucketPolicy:BucketPolicy", bucket)
+        bucket_arn = bucket.outputs["arn"]
+        assert_denies_insecure_transport(policy_of(policy), "s3", [bucket_arn, f"{bucket_arn}/*"])
+    for queue in mocks.of_type(QUEUE):
+        documents = [
+            policy_of(p)
+            for p in mocks.of_type("aws:sqs/queuePolicy:QueuePolicy")
+            if p.inputs["queueUrl"] == queue.outputs["url"]
+        ]
+        assert len(documents) == 1, f"queue {queue.name} has {len(documents)} policies"
+        assert_denies_insecure_transport(documents[0], "sqs", [queue.outputs["arn"]])

@@ -8,7 +8,16 @@ import pytest
 
 from components.storage import IMAGE_SUFFIXES, StorageArgs
 from policy import rules
-from tests.components.conftest import BUCKET, KEY, QUEUE, arn, for_bucket, policy_of, statement
+from tests.components.conftest import (
+    BUCKET,
+    KEY,
+    QUEUE,
+    arn,
+    assert_denies_insecure_transport,
+    for_bucket,
+    policy_of,
+    statement,
+)
 from tests.conftest import STACK_CONFIG, RecordingMocks, run_stack
 
 
@@ -24,9 +33,20 @@ def test_every_bucket_denies_requests_without_tls(serverless: RecordingMocks) ->
     for bucket in serverless.of_type(BUCKET):
         policy = for_bucket(serverless, "aws:s3/bucketPolicy:BucketPolicy", bucket)
         assert rules.denies_insecure_transport(policy.inputs["policy"]), bucket.name
-        deny = statement(policy_of(policy), "DenyInsecureTransport")
         bucket_arn = bucket.outputs["arn"]
-        assert deny["Resource"] == [bucket_arn, f"{bucket_arn}/*"]
+        assert_denies_insecure_transport(policy_of(policy), "s3", [bucket_arn, f"{bucket_arn}/*"])
+
+
+def test_every_queue_denies_requests_without_tls(serverless: RecordingMocks) -> None:
+    queues = serverless.of_type(QUEUE)
+    assert {q.name for q in queues} == {"storage-uploads", "storage-uploads-dlq"}
+    for queue in queues:
+        (policy,) = [
+            p
+            for p in serverless.of_type("aws:sqs/queuePolicy:QueuePolicy")
+            if p.inputs["queueUrl"] == queue.outputs["url"]
+        ]
+        assert_denies_insecure_transport(policy_of(policy), "sqs", [queue.outputs["arn"]])
 
 
 def test_every_bucket_is_versioned_and_owner_enforced(serverless: RecordingMocks) -> None:
@@ -131,8 +151,10 @@ def test_queues_are_encrypted_and_dead_letters_outlive_their_source(
 def test_only_s3_from_this_bucket_and_account_may_send_to_the_queue(
     serverless: RecordingMocks,
 ) -> None:
-    document = policy_of(serverless.one("aws:sqs/queuePolicy:QueuePolicy"))
-    (only,) = document["Statement"]
+    document = policy_of(
+        serverless.one("aws:sqs/queuePolicy:QueuePolicy", "storage-uploads-policy")
+    )
+    (only,) = [s for s in document["Statement"] if s["Effect"] == "Allow"]
     assert only["Principal"] == {"Service": "s3.amazonaws.com"}
     assert only["Action"] == "sqs:SendMessage"
     assert only["Resource"] == arn(serverless, QUEUE, "storage-uploads")
