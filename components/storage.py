@@ -37,7 +37,9 @@ class StorageArgs:
     layout: KeyLayout = field(default_factory=KeyLayout)
     """Where uploads and results live: the notification filter and lifecycle rules follow it."""
     force_destroy: bool = False
-    """Let `pulumi destroy` delete non-empty buckets. Off: data outlives a mistaken destroy."""
+    """A throwaway stack: `pulumi destroy` deletes the buckets with their contents and schedules
+    the key's deletion. Off (the default): the buckets, their settings and the key are retained
+    on delete, so data and the key that decrypts it outlive a destroy or a replacement."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -76,6 +78,10 @@ class Storage(pulumi.ComponentResource):
     ) -> None:
         super().__init__("dermascan:index:Storage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # What holds data, or could read it, outlives the stack unless it is a throwaway one:
+        # `pulumi destroy` (and a replacement) then drops the key and the buckets, with the
+        # settings that keep them private, encrypted and expiring, from the state only.
+        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=not args.force_destroy)
 
         self.key = aws.kms.Key(
             f"{name}-key",
@@ -83,24 +89,24 @@ class Storage(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=30,
             policy=json.dumps(_policies.kms_key_policy(args.account_id, args.region)),
-            opts=child,
+            opts=kept,
         )
         aws.kms.Alias(
             f"{name}-key-alias",
             name_prefix="alias/dermascan-",
             target_key_id=self.key.key_id,
-            opts=child,
+            opts=kept,
         )
 
         self.log_bucket = aws.s3.Bucket(
-            f"{name}-access-logs", force_destroy=args.force_destroy, opts=child
+            f"{name}-access-logs", force_destroy=args.force_destroy, opts=kept
         )
-        self.bucket = aws.s3.Bucket(f"{name}-images", force_destroy=args.force_destroy, opts=child)
+        self.bucket = aws.s3.Bucket(f"{name}-images", force_destroy=args.force_destroy, opts=kept)
 
         # Server access logs cannot be delivered to an SSE-KMS bucket, so the log bucket alone
         # uses SSE-S3; everything else in it is locked down like the image bucket.
-        self._lock_down(f"{name}-access-logs", self.log_bucket, kms_key=None)
-        self._lock_down(f"{name}-images", self.bucket, kms_key=self.key)
+        self._lock_down(f"{name}-access-logs", self.log_bucket, None, kept)
+        self._lock_down(f"{name}-images", self.bucket, self.key, kept)
         aws.s3.BucketPolicy(
             f"{name}-access-logs-policy",
             bucket=self.log_bucket.id,
@@ -111,7 +117,7 @@ class Storage(pulumi.ComponentResource):
                     )
                 )
             ),
-            opts=child,
+            opts=kept,
         )
         images_policy = aws.s3.BucketPolicy(
             f"{name}-images-policy",
@@ -119,14 +125,14 @@ class Storage(pulumi.ComponentResource):
             policy=self.bucket.arn.apply(
                 lambda arn: json.dumps(_policies.tls_only_bucket_policy(arn))
             ),
-            opts=child,
+            opts=kept,
         )
         aws.s3.BucketLogging(
             f"{name}-images-logging",
             bucket=self.bucket.id,
             target_bucket=self.log_bucket.id,
             target_prefix="s3-access/",
-            opts=child,
+            opts=kept,
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-access-logs-lifecycle",
@@ -136,7 +142,7 @@ class Storage(pulumi.ComponentResource):
                     "access-logs", "", args.access_log_retention_days, args.noncurrent_version_days
                 )
             ],
-            opts=child,
+            opts=kept,
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-images-lifecycle",
@@ -145,7 +151,7 @@ class Storage(pulumi.ComponentResource):
                 _expire(name, prefix, args.upload_retention_days, args.noncurrent_version_days)
                 for name, prefix in args.layout.prefixes().items()
             ],
-            opts=child,
+            opts=kept,
         )
 
         # SSE-SQS: S3 can send to it (the AWS-managed alias/aws/sqs key it could not use).
@@ -221,8 +227,13 @@ class Storage(pulumi.ComponentResource):
             }
         )
 
-    def _lock_down(self, name: str, bucket: aws.s3.Bucket, kms_key: aws.kms.Key | None) -> None:
-        child = pulumi.ResourceOptions(parent=self)
+    def _lock_down(
+        self,
+        name: str,
+        bucket: aws.s3.Bucket,
+        kms_key: aws.kms.Key | None,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
         aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access-block",
             bucket=bucket.id,
@@ -230,13 +241,13 @@ class Storage(pulumi.ComponentResource):
             block_public_policy=True,
             ignore_public_acls=True,
             restrict_public_buckets=True,
-            opts=child,
+            opts=opts,
         )
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
             bucket=bucket.id,
             rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
+            opts=opts,
         )
         aws.s3.BucketVersioning(
             f"{name}-versioning",
@@ -244,7 +255,7 @@ class Storage(pulumi.ComponentResource):
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
                 status="Enabled"
             ),
-            opts=child,
+            opts=opts,
         )
         by_default = (
             aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
@@ -263,7 +274,7 @@ class Storage(pulumi.ComponentResource):
                     bucket_key_enabled=kms_key is not None,
                 )
             ],
-            opts=child,
+            opts=opts,
         )
 
 

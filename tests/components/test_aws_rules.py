@@ -150,3 +150,22 @@ def test_every_bucket_and_queue_refuses_plain_http() -> None:
         ]
         assert len(documents) == 1, f"queue {queue.name} has {len(documents)} policies"
         assert_denies_insecure_transport(documents[0], "sqs", [queue.outputs["arn"]])
+
+
+# --- Teardown ---------------------------------------------------------------------------------
+
+
+def test_destroy_keeps_the_data_and_the_key_that_decrypts_it() -> None:
+    """S3 API Reference, DeleteBucket: every object version must be deleted before the bucket,
+    so without ``forceDestroy`` a destroy of a versioned bucket with data fails; and AWS KMS
+    Developer Guide, "Deleting AWS KMS keys": once deleted, data encrypted under a key cannot be
+    decrypted. Pulumi's ``retainOnDelete`` option ("Resource option: retainOnDelete") removes a
+    resource from the state without deleting it: the data buckets (with the settings that keep
+    them private, encrypted and expiring) and the key are retained unless the stack is a
+    throwaway one (``forceDestroy``)."""
+    mocks = stack()
+    retained = {r.type for r in mocks.resources if r.retain_on_delete is True}
+    assert {BUCKET, KEY, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"} <= (
+        retained
+    )
+    assert all(b.retain_on_delete is True for b in mocks.of_type(BUCKET))

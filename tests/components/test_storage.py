@@ -188,3 +188,35 @@ def test_only_new_images_under_uploads_are_notified_so_results_cannot_recurse(
 def test_storage_args_refuse_unsafe_values(changes: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         StorageArgs(account_id="1", region="eu-west-1", **changes)  # type: ignore[arg-type]
+
+
+DATA = (
+    BUCKET,
+    KEY,
+    "aws:kms/alias:Alias",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketLogging:BucketLogging",
+)
+
+
+def test_destroy_keeps_the_buckets_their_settings_and_the_key(serverless: RecordingMocks) -> None:
+    kept = [r for r in serverless.resources if r.type in DATA]
+    assert len(kept) == 17  # 2 buckets x 7 kinds, no logging for the log bucket, key, alias
+    assert [r.name for r in kept if r.retain_on_delete is not True] == []
+    for bucket in serverless.of_type(BUCKET):
+        assert bucket.inputs["forceDestroy"] is False, bucket.name
+    # What holds no data goes with the stack.
+    for queue in serverless.of_type(QUEUE):
+        assert queue.retain_on_delete is not True, queue.name
+
+
+def test_a_throwaway_stack_deletes_its_buckets_and_key() -> None:
+    mocks = run_stack({**STACK_CONFIG, "dermascan:forceDestroy": "true"})
+    assert [r.name for r in mocks.resources if r.retain_on_delete] == []
+    for bucket in mocks.of_type(BUCKET):
+        assert bucket.inputs["forceDestroy"] is True, bucket.name
