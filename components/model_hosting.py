@@ -189,6 +189,7 @@ class ModelHosting(pulumi.ComponentResource):
                         account_id=args.account_id,
                         log_group=log_group_name,
                         key_arn=key_arn,
+                        image_repository_arn=_policies.ecr_repository_arn(image),
                         model_data_arn=_policies.s3_object_arn(args.model_data_url)
                         if args.model_data_url
                         else None,

@@ -111,6 +111,38 @@ def test_the_endpoints_log_group_is_the_stacks_made_before_the_endpoint() -> Non
         assert the_endpoint.depends_on(group), mode
 
 
+def test_the_execution_role_may_pull_exactly_the_inference_image() -> None:
+    """SageMaker API Reference, CreateModel, ``ExecutionRoleArn``: the role SageMaker assumes "to
+    access model artifacts and docker image for deployment"; SageMaker Developer Guide, "How to
+    use SageMaker AI execution roles", "CreateModel API: Execution Role Permissions", grants
+    ``ecr:BatchCheckLayerAvailability``, ``ecr:BatchGetImage``, ``ecr:GetDownloadUrlForLayer``
+    and ``ecr:GetAuthorizationToken``. The pulls are scoped to the image's own repository; the
+    token action has no resource-level permissions (Service Authorization Reference, Amazon ECR)."""
+    for mode in ("serverless", "realtime"):
+        mocks = stack(hosting=mode)
+        image = mocks.one(MODEL).inputs["primaryContainer"]["image"]
+        registry, _, path = image.partition("/")
+        account, _, _, region, *_ = registry.split(".")
+        repository = path.split(":")[0]
+        document = policy_of(mocks.one("aws:iam/rolePolicy:RolePolicy", "model-role-policy"))
+        grants = {
+            action: statement["Resource"]
+            for statement in document["Statement"]
+            for action in statement["Action"]
+            if action.startswith("ecr:")
+        }
+        assert grants == {
+            "ecr:BatchCheckLayerAvailability": [
+                f"arn:aws:ecr:{region}:{account}:repository/{repository}"
+            ],
+            "ecr:BatchGetImage": [f"arn:aws:ecr:{region}:{account}:repository/{repository}"],
+            "ecr:GetDownloadUrlForLayer": [
+                f"arn:aws:ecr:{region}:{account}:repository/{repository}"
+            ],
+            "ecr:GetAuthorizationToken": ["*"],
+        }, mode
+
+
 # --- Budgets ----------------------------------------------------------------------------------
 
 

@@ -21,6 +21,14 @@ from tests.components.conftest import (
 )
 from tests.conftest import RecordingMocks
 
+# Findings we accept, each for one reason. The SageMaker execution role needs an ECR login to
+# pull the inference image (CreateModel, ExecutionRoleArn: the role is how SageMaker accesses the
+# "docker image"); cloudsplaining lists ecr:GetAuthorizationToken as credentials exposure because
+# the token it returns is a registry credential, valid only for what the role may pull.
+CLOUDSPLAINING_ACCEPTED = {
+    "model-role-policy": {"credentials exposure": ["ecr:GetAuthorizationToken"]},
+}
+
 
 def function_policy(mocks: RecordingMocks) -> dict[str, object]:
     return policy_of(mocks.one("aws:iam/rolePolicy:RolePolicy", "compute-role-policy"))
@@ -160,4 +168,5 @@ def test_every_role_policy_passes_cloudsplaining(
             "credentials exposure": scanned.credentials_exposure,
             "service wildcard": scanned.service_wildcard,
         }
-        assert {k: v for k, v in findings.items() if v} == {}, policy.name
+        expected = CLOUDSPLAINING_ACCEPTED.get(policy.name, {})
+        assert {k: v for k, v in findings.items() if v} == expected, policy.name

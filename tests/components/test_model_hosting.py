@@ -110,7 +110,7 @@ def test_weights_from_s3_are_the_only_readable_object_and_isolate_realtime_only(
     ]
 
 
-def test_the_model_role_only_logs_endpoint_logs_and_decrypts_with_the_stack_key(
+def test_the_model_role_pulls_its_image_logs_its_endpoint_and_decrypts_with_the_stack_key(
     serverless: RecordingMocks,
 ) -> None:
     document = policy_of(serverless.one("aws:iam/rolePolicy:RolePolicy", "model-role-policy"))
@@ -125,7 +125,13 @@ def test_the_model_role_only_logs_endpoint_logs_and_decrypts_with_the_stack_key(
         "Action": ["kms:Decrypt"],
         "Resource": [arn(serverless, KEY)],
     }
+    assert statement(document, "PullTheInferenceImage")["Resource"] == [
+        "arn:aws:ecr:eu-west-1:763104351884:repository/huggingface-pytorch-inference"
+    ]
+    assert statement(document, "LogInToEcr")["Action"] == ["ecr:GetAuthorizationToken"]
     assert {s["Sid"] for s in document["Statement"]} == {
+        "PullTheInferenceImage",
+        "LogInToEcr",
         "WriteEndpointLogs",
         "DecryptWithTheStackKey",
     }
