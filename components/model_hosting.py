@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import _policies
-from components.containers import huggingface_inference_image
+from components.containers import NoArmImage, huggingface_inference_image, is_graviton
 
 VARIANT = "AllTraffic"
 ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
@@ -74,6 +74,8 @@ class ModelHostingArgs:
             raise ValueError(
                 f"ModelHostingArgs.instance_type must start with 'ml.', got {self.instance_type!r}"
             )
+        if self.hosting == "realtime" and is_graviton(self.instance_type):
+            raise ValueError(f"ModelHostingArgs.instance_type: {NoArmImage(self.instance_type)}")
         if self.model_data_url is not None:
             _policies.s3_object_arn(self.model_data_url)  # ValueError names the bad URL
         if self.log_retention_days < 1:

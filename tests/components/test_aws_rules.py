@@ -143,6 +143,16 @@ def test_the_execution_role_may_pull_exactly_the_inference_image() -> None:
         }, mode
 
 
+@pytest.mark.parametrize("instance_type", ["ml.c7g.xlarge", "ml.m7g.large", "ml.r7g.large"])
+def test_graviton_instances_get_no_x86_image(instance_type: str) -> None:
+    """SageMaker Developer Guide, "Migrate inference workload from x86 to AWS Graviton": Graviton
+    instances need an Arm64 container image. sagemaker-core has no Arm image of the Hugging Face
+    inference container, so such a type is refused with a clear error before anything deploys
+    (before, ml.m7g/ml.r7g got the x86 image and the endpoint could not start)."""
+    with pytest.raises(ValueError, match="Graviton"):
+        stack(hosting="realtime", realtimeInstanceType=instance_type)
+
+
 # --- Budgets ----------------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from components.containers import huggingface_inference_image
+from components.containers import NoArmImage, huggingface_inference_image, is_graviton
 from components.model_hosting import ModelHostingArgs, endpoint_name
 from tests.components.conftest import KEY, LOG_GROUP, arn, endpoint, policy_of, statement
 from tests.conftest import STACK_CONFIG, RecordingMocks, run_stack
@@ -178,3 +178,41 @@ def test_the_endpoint_is_named_after_its_hosting_and_its_stack() -> None:
     assert name != endpoint_name("model-endpoint-c5-2xlarge", "org/dermascan/dev")
     with pytest.raises(ValueError, match="63"):
         endpoint_name("x" * 60, "org/dermascan/prod")
+
+
+@pytest.mark.parametrize(
+    "instance_type", ["ml.c7g.xlarge", "ml.m7g.large", "ml.r7g.2xlarge", "ml.c6gn.xlarge"]
+)
+def test_graviton_instance_types_are_refused_for_want_of_an_arm_image(instance_type: str) -> None:
+    assert is_graviton(instance_type)
+    with pytest.raises(ValueError, match=r"instance_type: .*Graviton \(Arm\).*x86"):
+        ModelHostingArgs(
+            account_id="1",
+            region="eu-west-1",
+            kms_key_arn="arn",
+            model_id="m",
+            model_revision="e37ebda4a662db26d9221c78f6c72b1cb8736ce0",
+            hosting="realtime",
+            instance_type=instance_type,
+        )
+    with pytest.raises(NoArmImage):
+        huggingface_inference_image(
+            "eu-west-1",
+            transformers_version="4.51.3",
+            pytorch_version="2.6.0",
+            instance_type=instance_type,
+        )
+
+
+@pytest.mark.parametrize("instance_type", ["ml.m5.large", "ml.c7i.xlarge", "ml.g5.xlarge"])
+def test_x86_instance_types_are_not_graviton(instance_type: str) -> None:
+    assert not is_graviton(instance_type)
+
+
+def test_sagemaker_core_has_no_arm_hugging_face_inference_image() -> None:
+    """Why Graviton is refused rather than given an Arm image. When sagemaker-core gains one (an
+    ``inference_graviton`` scope, as pytorch has), this fails: use it instead of refusing."""
+    from sagemaker.core.image_uris import config_for_framework
+
+    assert "inference_graviton" in config_for_framework("pytorch")
+    assert set(config_for_framework("huggingface")) == {"training", "inference"}
