@@ -12,6 +12,8 @@ from components import _policies
 from runtime.formats import UPLOAD_SUFFIXES
 from runtime.keys import KeyLayout
 
+DAY = 24 * 3600
+DLQ_RETENTION_DAYS = 14  # the SQS maximum (MessageRetentionPeriod, 1,209,600 s)
 # Upload suffixes that trigger processing (S3 matches suffixes case-sensitively).
 IMAGE_SUFFIXES = tuple(f".{s}" for s in UPLOAD_SUFFIXES) + tuple(
     f".{s.upper()}" for s in UPLOAD_SUFFIXES
@@ -31,8 +33,12 @@ class StorageArgs:
     access_log_retention_days: int = 90
     queue_visibility_timeout_seconds: int = 720
     """At least 6x the function's timeout (Compute checks it)."""
-    queue_retention_seconds: int = 4 * 24 * 3600
-    dlq_retention_seconds: int = 14 * 24 * 3600
+    queue_retention_days: int = DLQ_RETENTION_DAYS - 1
+    """How long an upload's notification waits to be processed. Overload then delays uploads
+    instead of deleting them: SQS drops what outlives the retention, without dead-lettering it.
+    At most 13 days, so the dead-letter queue (14, SQS's maximum) keeps even a message that
+    failed at the last moment for a day: a standard queue's DLQ counts retention from the
+    original enqueue time (SQS Developer Guide, "Setting-up dead-letter queue retention")."""
     max_receive_count: int = 5
     layout: KeyLayout = field(default_factory=KeyLayout)
     """Where uploads and results live: the notification filter and lifecycle rules follow it."""
@@ -55,13 +61,12 @@ class StorageArgs:
             raise ValueError(
                 f"StorageArgs.max_receive_count must be at least 5, got {self.max_receive_count}"
             )
-        if self.dlq_retention_seconds <= self.queue_retention_seconds:
+        if not 1 <= self.queue_retention_days < DLQ_RETENTION_DAYS:
             raise ValueError(
-                "StorageArgs.dlq_retention_seconds must exceed queue_retention_seconds, so a "
-                "dead letter outlives its original"
+                f"StorageArgs.queue_retention_days must be 1-{DLQ_RETENTION_DAYS - 1}, so the "
+                f"dead-letter queue ({DLQ_RETENTION_DAYS} days, the SQS maximum) outlives it; "
+                f"got {self.queue_retention_days}"
             )
-        if self.dlq_retention_seconds > 14 * 24 * 3600:
-            raise ValueError("StorageArgs.dlq_retention_seconds is at most 14 days (SQS limit)")
 
 
 class Storage(pulumi.ComponentResource):
@@ -157,14 +162,14 @@ class Storage(pulumi.ComponentResource):
         # SSE-SQS: S3 can send to it (the AWS-managed alias/aws/sqs key it could not use).
         self.dead_letter_queue = aws.sqs.Queue(
             f"{name}-uploads-dlq",
-            message_retention_seconds=args.dlq_retention_seconds,
+            message_retention_seconds=DLQ_RETENTION_DAYS * DAY,
             sqs_managed_sse_enabled=True,
             opts=child,
         )
         self.queue = aws.sqs.Queue(
             f"{name}-uploads",
             visibility_timeout_seconds=args.queue_visibility_timeout_seconds,
-            message_retention_seconds=args.queue_retention_seconds,
+            message_retention_seconds=args.queue_retention_days * DAY,
             sqs_managed_sse_enabled=True,
             redrive_policy=pulumi.Output.json_dumps(
                 {

@@ -211,3 +211,35 @@ def test_destroy_keeps_the_data_and_the_key_that_decrypts_it() -> None:
         retained
     )
     assert all(b.retain_on_delete is True for b in mocks.of_type(BUCKET))
+
+
+# --- The pipeline under load ------------------------------------------------------------------
+
+
+def test_overload_delays_uploads_and_never_deletes_them() -> None:
+    """SQS API Reference, SetQueueAttributes, ``MessageRetentionPeriod``: 60 s to 1,209,600 s
+    (14 days), default 4 days; a message older than that is deleted, never dead-lettered. SQS
+    Developer Guide, "Setting-up dead-letter queue retention": a standard queue's messages keep
+    their original enqueue time in the DLQ, so the DLQ must keep messages longer than the queue.
+    Hence the DLQ at the maximum and the queue one day under it (not SQS's 4-day default)."""
+    mocks = stack()
+    retention = {q.name: q.inputs["messageRetentionSeconds"] for q in mocks.of_type(QUEUE)}
+    assert retention == {"storage-uploads-dlq": 1_209_600, "storage-uploads": 1_209_600 - 86_400}
+
+
+def test_the_function_outlasts_its_endpoint_attempts_and_the_queue_outlasts_it() -> None:
+    """AWS Lambda Developer Guide, "Creating and configuring an Amazon SQS event source mapping":
+    the queue's visibility timeout is at least six times the function's timeout. And the function's
+    timeout must cover one image's endpoint attempts: every attempt waiting out its read timeout
+    (botocore's retries back off up to 20 s between attempts), or a serverless cold start, which
+    can outlast one attempt, times the invocation out instead of being waited for. The attempts
+    and read timeout reach the function as ``INVOKE_MAX_ATTEMPTS`` and
+    ``INVOKE_READ_TIMEOUT_SECONDS``."""
+    mocks = stack()
+    function = mocks.one(FUNCTION).inputs
+    variables = function["environment"]["variables"]
+    attempts = int(variables["INVOKE_MAX_ATTEMPTS"])
+    read_timeout = int(variables["INVOKE_READ_TIMEOUT_SECONDS"])
+    assert attempts * read_timeout + (attempts - 1) * 20 < function["timeout"]
+    queue = mocks.one(QUEUE, "storage-uploads").inputs
+    assert queue["visibilityTimeoutSeconds"] >= 6 * function["timeout"]

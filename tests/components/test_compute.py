@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
+
 import pytest
 from cloudsplaining.scan.policy_document import PolicyDocument
 
 from components.compute import ComputeArgs
 from policy import rules
+from runtime.images import ImageLimits
+from runtime.keys import KeyLayout
+from runtime.settings import FunctionSettings
 from tests.components.conftest import (
     BUCKET,
     FUNCTION,
@@ -42,7 +47,7 @@ def test_the_function_runs_a_supported_python_on_arm_with_tracing(
     assert function["architectures"] == ["arm64"]
     assert function["handler"] == "runtime.handler.handler"
     assert function["tracingConfig"] == {"mode": "Active"}
-    assert function["timeout"] == 120
+    assert function["timeout"] == 300
     layer = serverless.one("aws:lambda/layerVersion:LayerVersion").inputs
     assert layer["compatibleArchitectures"] == ["arm64"]
     assert layer["compatibleRuntimes"] == ["python3.12"]
@@ -59,6 +64,8 @@ def test_the_function_is_configured_by_environment(serverless: RecordingMocks) -
         "PREDICTIONS_PREFIX": "predictions/",
         "THUMBNAILS_PREFIX": "thumbnails/",
         "MAX_IMAGE_BYTES": str(10 * 1024 * 1024),
+        "INVOKE_MAX_ATTEMPTS": "3",
+        "INVOKE_READ_TIMEOUT_SECONDS": "60",
         "POWERTOOLS_SERVICE_NAME": "dermascan",
         "POWERTOOLS_METRICS_NAMESPACE": "dermascan",
     }
@@ -112,6 +119,92 @@ def test_a_visibility_under_six_timeouts_is_refused() -> None:
             model_revision="r",
             max_concurrency=2,
             timeout_seconds=100,
+        )
+
+
+def test_the_function_reads_the_settings_compute_writes(serverless: RecordingMocks) -> None:
+    """The environment as Compute writes it, read by the function's own settings module: a
+    variable renamed on one side only fails here."""
+    variables = serverless.one(FUNCTION).inputs["environment"]["variables"]
+    read = ReadRecorder(variables)
+    settings = FunctionSettings.from_env(read)
+    assert settings == FunctionSettings(
+        bucket=physical_name(serverless, BUCKET, "storage-images"),
+        endpoint_name=endpoint(serverless).outputs["name"],
+        model_id="Anwarkh1/Skin_Cancer-Image_Classification",
+        model_revision="e37ebda4a662db26d9221c78f6c72b1cb8736ce0",
+        layout=KeyLayout(),
+        limits=ImageLimits(max_bytes=10 * 1024 * 1024),
+        invoke_max_attempts=3,
+    )
+    # Powertools reads its own variables. INVOKE_READ_TIMEOUT_SECONDS is read by the runtime's
+    # hardening (issue 12, branch harden): when FunctionSettings reads it, this fails; then drop
+    # it here and add its field to the expected settings above.
+    not_read_by_settings = {n for n in variables if n.startswith("POWERTOOLS_")} | {
+        "INVOKE_READ_TIMEOUT_SECONDS"
+    }
+    assert set(variables) - read.names == not_read_by_settings
+
+
+class ReadRecorder(Mapping[str, str]):
+    """A mapping that remembers which keys were asked for."""
+
+    def __init__(self, data: Mapping[str, str]) -> None:
+        self._data = dict(data)
+        self.names: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        self.names.add(key)
+        return self._data[key]
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            self.names.add(key)
+        return key in self._data
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def test_one_images_endpoint_attempts_fit_in_the_function_timeout(
+    serverless: RecordingMocks,
+) -> None:
+    function = serverless.one(FUNCTION).inputs
+    variables = function["environment"]["variables"]
+    attempts = int(variables["INVOKE_MAX_ATTEMPTS"])
+    read_timeout = int(variables["INVOKE_READ_TIMEOUT_SECONDS"])
+    # Every attempt waiting out its read timeout, 20 s of backoff between attempts.
+    assert attempts * read_timeout + (attempts - 1) * 20 < function["timeout"]
+    assert attempts >= 2  # a cold start's first call may time out: one retry at least
+
+
+@pytest.mark.parametrize(
+    ("attempts", "read_timeout", "timeout"), [(4, 60, 120), (3, 60, 249), (1, 100, 120)]
+)
+def test_attempts_that_outlast_the_function_are_refused(
+    attempts: int, read_timeout: int, timeout: int
+) -> None:
+    with pytest.raises(ValueError, match=r"timeout_seconds \(\d+\) must cover"):
+        ComputeArgs(
+            account_id="1",
+            function_zip="f.zip",
+            layer_zip="l.zip",
+            bucket_name="b",
+            bucket_arn="arn",
+            queue_arn="arn",
+            queue_visibility_timeout_seconds=6 * timeout,
+            kms_key_arn="arn",
+            endpoint_name="e",
+            endpoint_arn="arn",
+            model_id="m",
+            model_revision="r",
+            max_concurrency=2,
+            timeout_seconds=timeout,
+            invoke_max_attempts=attempts,
+            invoke_read_timeout_seconds=read_timeout,
         )
 
 

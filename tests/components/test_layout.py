@@ -41,7 +41,7 @@ def layers_with(layout: KeyLayout, tmp_path: Path) -> RecordingMocks:
                 bucket_name=storage.bucket.bucket,
                 bucket_arn=storage.bucket.arn,
                 queue_arn=storage.queue.arn,
-                queue_visibility_timeout_seconds=720,
+                queue_visibility_timeout_seconds=1800,
                 kms_key_arn=storage.key.arn,
                 endpoint_name="endpoint",
                 endpoint_arn="arn:aws:sagemaker:eu-west-1:123456789012:endpoint/endpoint",

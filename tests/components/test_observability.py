@@ -36,7 +36,8 @@ def test_every_stage_has_an_alarm_with_the_right_dimensions(serverless: Recordin
         "Invocation4XXErrors": model,
         "ModelLatency": model,
     }
-    assert alarms["Duration"]["threshold"] == 0.8 * 120_000  # near the 120 s timeout, in ms
+    timeout = serverless.one(FUNCTION).inputs["timeout"]
+    assert alarms["Duration"]["threshold"] == 0.8 * timeout * 1000  # near the timeout, in ms
     assert alarms["ModelLatency"]["extendedStatistic"] == "p90"
     assert alarms["ModelLatency"]["threshold"] == 20_000_000  # microseconds
 

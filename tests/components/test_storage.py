@@ -138,7 +138,8 @@ def test_queues_are_encrypted_and_dead_letters_outlive_their_source(
         "deadLetterTargetArn": dlq.outputs["arn"],
         "maxReceiveCount": 5,
     }
-    assert dlq.inputs["messageRetentionSeconds"] == 14 * 24 * 3600
+    assert dlq.inputs["messageRetentionSeconds"] == 14 * 24 * 3600  # the SQS maximum
+    assert queue.inputs["messageRetentionSeconds"] == 13 * 24 * 3600
     assert queue.inputs["messageRetentionSeconds"] < dlq.inputs["messageRetentionSeconds"]
     assert (
         rules.queues_have_dead_letters(
@@ -146,6 +147,12 @@ def test_queues_are_encrypted_and_dead_letters_outlive_their_source(
         )
         == []
     )
+
+
+def test_the_queue_retention_is_configurable() -> None:
+    mocks = run_stack({**STACK_CONFIG, "dermascan:queueRetentionDays": "7"})
+    queue = mocks.one(QUEUE, "storage-uploads").inputs
+    assert queue["messageRetentionSeconds"] == 7 * 24 * 3600
 
 
 def test_only_s3_from_this_bucket_and_account_may_send_to_the_queue(
@@ -181,7 +188,8 @@ def test_only_new_images_under_uploads_are_notified_so_results_cannot_recurse(
     ("changes", "field"),
     [
         ({"max_receive_count": 3}, "max_receive_count"),
-        ({"dlq_retention_seconds": 3600}, "dlq_retention_seconds"),
+        ({"queue_retention_days": 14}, "queue_retention_days"),
+        ({"queue_retention_days": 0}, "queue_retention_days"),
         ({"upload_retention_days": 0}, "upload_retention_days"),
     ],
 )
