@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 
 import pytest
@@ -216,3 +217,17 @@ def test_sagemaker_core_has_no_arm_hugging_face_inference_image() -> None:
 
     assert "inference_graviton" in config_for_framework("pytorch")
     assert set(config_for_framework("huggingface")) == {"training", "inference"}
+
+
+@pytest.mark.parametrize("hosting", ["serverless", "realtime"])
+def test_no_secret_travels_in_an_environment(hosting: str) -> None:
+    """SageMaker API Reference, ContainerDefinition, ``Environment``: "Don't include any sensitive
+    data in your environment variables" (they are plain text in DescribeModel and in the Pulumi
+    state). A private model comes as weights in S3 instead (README, "Private or gated models")."""
+    mocks = run_stack({**STACK_CONFIG, "dermascan:hosting": hosting})
+    environments = [
+        mocks.one("aws:sagemaker/model:Model").inputs["primaryContainer"]["environment"],
+        mocks.one("aws:lambda/function:Function").inputs["environment"]["variables"],
+    ]
+    secret = re.compile(r"TOKEN|SECRET|PASSWORD|CREDENTIAL|API_KEY", re.IGNORECASE)
+    assert [name for env in environments for name in env if secret.search(name)] == []
