@@ -36,6 +36,7 @@ storage = Storage(
         account_id=account_id,
         region=region,
         upload_retention_days=config.require_int("uploadRetentionDays"),
+        queue_retention_days=config.require_int("queueRetentionDays"),
         queue_visibility_timeout_seconds=VISIBILITY_FACTOR * timeout,
         layout=layout,
         force_destroy=config.require_bool("forceDestroy"),
@@ -61,6 +62,7 @@ hosting_args = ModelHostingArgs(
     min_instances=config.require_int("realtimeMinCount"),
     max_instances=config.require_int("realtimeMaxCount"),
     target_invocations_per_instance=config.require_int("realtimeTargetInvocationsPerInstance"),
+    log_retention_days=config.require_int("logRetentionDays"),
 )
 hosting = ModelHosting("model", hosting_args, opts=with_provider)
 
@@ -84,6 +86,8 @@ compute = Compute(
         or max(2, hosting_args.concurrency),
         memory_mb=config.require_int("lambdaMemoryMb"),
         timeout_seconds=timeout,
+        invoke_max_attempts=config.require_int("invokeMaxAttempts"),
+        invoke_read_timeout_seconds=config.require_int("invokeReadTimeoutSeconds"),
         log_retention_days=config.require_int("logRetentionDays"),
         layout=layout,
     ),
@@ -103,6 +107,7 @@ observability = Observability(
         endpoint_name=hosting.endpoint.name,
         variant_name=hosting.variant_name,
         monthly_budget_usd=config.require_int("monthlyBudgetUsd"),
+        budget_tag=("project", tags["project"]),
         alert_email=config.get("alertEmail") or None,
         billing_alarm=config.require_bool("billingAlarm"),
         tags=tags,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,6 +47,22 @@ def tls_only_bucket_policy(bucket_arn: str, *extra: Statement) -> Document:
     )
 
 
+def tls_only_queue_policy(queue_arn: str, *extra: Statement) -> Document:
+    """Deny every request to the queue that does not use TLS (SQS Developer Guide, "Amazon SQS
+    security best practices", "Enforce encryption of data in transit")."""
+    return document(
+        {
+            "Sid": "DenyInsecureTransport",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "sqs:*",
+            "Resource": queue_arn,
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+        *extra,
+    )
+
+
 def access_log_delivery(log_bucket_arn: str, source_bucket_arn: str, account_id: str) -> Statement:
     """Lets S3's logging service write access logs for one bucket of this account."""
     return {
@@ -62,8 +79,9 @@ def access_log_delivery(log_bucket_arn: str, source_bucket_arn: str, account_id:
 
 
 def queue_policy_for_bucket(queue_arn: str, bucket_arn: str, account_id: str) -> Document:
-    """Only S3, for this bucket of this account, may send to the queue."""
-    return document(
+    """Only S3, for this bucket of this account, may send to the queue; only over TLS."""
+    return tls_only_queue_policy(
+        queue_arn,
         {
             "Sid": "S3UploadNotifications",
             "Effect": "Allow",
@@ -74,7 +92,7 @@ def queue_policy_for_bucket(queue_arn: str, bucket_arn: str, account_id: str) ->
                 "ArnEquals": {"aws:SourceArn": bucket_arn},
                 "StringEquals": {"aws:SourceAccount": account_id},
             },
-        }
+        },
     )
 
 
@@ -181,19 +199,38 @@ def function_policy(
 
 
 def model_policy(
-    *, region: str, account_id: str, key_arn: str, model_data_arn: str | None
+    *,
+    region: str,
+    account_id: str,
+    log_group: str,
+    key_arn: str,
+    image_repository_arn: str,
+    model_data_arn: str | None,
 ) -> Document:
-    """What SageMaker may do for the model: write its logs, use the key, read the weights.
+    """What SageMaker may do for the model: pull its image, write its endpoint's logs, use the
+    key, read the weights.
 
-    No ECR statements: SageMaker pulls its own prebuilt (Deep Learning Container) images with
-    service-owned credentials, so customer IAM policies do not apply to the pull ("Docker
-    Registry Paths and Example Code", SageMaker developer guide). A private image would need
-    ``ecr:GetAuthorizationToken`` (which cannot be scoped) and pull rights on its repository.
+    The execution role is how SageMaker accesses "model artifacts and docker image" (SageMaker
+    API Reference, CreateModel, ``ExecutionRoleArn``; the developer guide's "CreateModel API:
+    Execution Role Permissions" grants the same ECR pulls). The pull is scoped to the image's
+    repository; ``ecr:GetAuthorizationToken`` has no resource-level permissions, hence its ``*``.
+
+    Args:
+        log_group: the endpoint's log group (``/aws/sagemaker/Endpoints/<name>``), which the
+            stack creates; SageMaker may still call CreateLogGroup on it.
+        image_repository_arn: the ECR repository of the inference image (``ecr_repository_arn``).
     """
+    group = f"arn:aws:logs:{region}:{account_id}:log-group:{log_group}"
     statements = [
         allow(
+            ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+            [image_repository_arn],
+            "PullTheInferenceImage",
+        ),
+        allow(["ecr:GetAuthorizationToken"], ["*"], "LogInToEcr"),
+        allow(
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"],
-            [f"arn:aws:logs:{region}:{account_id}:log-group:/aws/sagemaker/Endpoints/*"],
+            [group, f"{group}:log-stream:*"],
             "WriteEndpointLogs",
         ),
         allow(["kms:Decrypt"], [key_arn], "DecryptWithTheStackKey"),
@@ -201,6 +238,26 @@ def model_policy(
     if model_data_arn:
         statements.append(allow(["s3:GetObject"], [model_data_arn], "ReadModelWeights"))
     return document(*statements)
+
+
+_IMAGE_URI = re.compile(
+    r"(?P<account>\d{12})\.dkr\.ecr\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?P<cn>\.cn)?"
+    r"/(?P<repository>[a-z0-9][a-z0-9._/-]*?)(?:[:@].+)?"
+)
+
+
+def ecr_repository_arn(image_uri: str) -> str:
+    """``<account>.dkr.ecr.<region>.amazonaws.com/<repository>:<tag>`` -> the repository's ARN.
+
+    Raises:
+        ValueError: the URI is not an ECR image URI.
+    """
+    match = _IMAGE_URI.fullmatch(image_uri)
+    if match is None:
+        raise ValueError(f"expected an ECR image URI, got {image_uri!r}")
+    region = match["region"]
+    partition = "aws-cn" if match["cn"] else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+    return f"arn:{partition}:ecr:{region}:{match['account']}:repository/{match['repository']}"
 
 
 def s3_object_arn(url: str) -> str:

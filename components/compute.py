@@ -15,6 +15,17 @@ from runtime.keys import KeyLayout
 LAMBDA_RUNTIME = "python3.12"
 LAMBDA_ARCHITECTURE = "arm64"
 VISIBILITY_FACTOR = 6  # AWS's advice: the queue hides a message for 6x the function's timeout
+# botocore's standard and adaptive retry modes back off exponentially between attempts, at most
+# 20 s each (botocore.retries.standard.ExponentialBackoff, max_backoff=20).
+RETRY_BACKOFF_CAP_SECONDS = 20
+# One image's work besides the endpoint: S3 reads and writes, decoding, connecting.
+IMAGE_WORK_SECONDS = 30
+
+
+def invoke_budget_seconds(attempts: int, read_timeout_seconds: int) -> int:
+    """The longest one image's endpoint calls can take: every attempt waiting out its read
+    timeout (a serverless cold start does), with the longest backoff between attempts."""
+    return attempts * read_timeout_seconds + (attempts - 1) * RETRY_BACKOFF_CAP_SECONDS
 
 
 @dataclass(frozen=True)
@@ -38,7 +49,15 @@ class ComputeArgs:
     max_concurrency: int
     """At most this many concurrent invocations: sized to what the endpoint serves at once."""
     memory_mb: int = 1024
-    timeout_seconds: int = 120
+    timeout_seconds: int = 300
+    """Long enough for one image's every endpoint attempt (``invoke_budget_seconds``) plus its
+    own work: with the defaults, a serverless cold start of up to about two minutes is waited
+    out by the retries of one invocation instead of failing the upload."""
+    invoke_max_attempts: int = 3
+    """Endpoint calls per image, the first included (the function's ``INVOKE_MAX_ATTEMPTS``)."""
+    invoke_read_timeout_seconds: int = 60
+    """How long one call waits for the answer (``INVOKE_READ_TIMEOUT_SECONDS``): SageMaker's own
+    limit for a model's answer is 60 s."""
     batch_size: int = 5
     batch_window_seconds: int = 1
     log_retention_days: int = 30
@@ -63,6 +82,27 @@ class ComputeArgs:
         if not 1 <= self.timeout_seconds <= 900:
             raise ValueError(
                 f"ComputeArgs.timeout_seconds must be 1-900, got {self.timeout_seconds}"
+            )
+        if not 1 <= self.invoke_max_attempts <= 10:
+            raise ValueError(
+                f"ComputeArgs.invoke_max_attempts must be 1-10, got {self.invoke_max_attempts}"
+            )
+        if not 1 <= self.invoke_read_timeout_seconds <= 900:
+            raise ValueError(
+                "ComputeArgs.invoke_read_timeout_seconds must be 1-900, "
+                f"got {self.invoke_read_timeout_seconds}"
+            )
+        needed = (
+            invoke_budget_seconds(self.invoke_max_attempts, self.invoke_read_timeout_seconds)
+            + IMAGE_WORK_SECONDS
+        )
+        if needed > self.timeout_seconds:
+            raise ValueError(
+                f"ComputeArgs.timeout_seconds ({self.timeout_seconds}) must cover "
+                f"invoke_max_attempts ({self.invoke_max_attempts}) x "
+                f"invoke_read_timeout_seconds ({self.invoke_read_timeout_seconds}) plus "
+                f"{RETRY_BACKOFF_CAP_SECONDS} s of backoff per retry and {IMAGE_WORK_SECONDS} s "
+                f"for the image: at least {needed}"
             )
         if not 128 <= self.memory_mb <= 10240:
             raise ValueError(f"ComputeArgs.memory_mb must be 128-10240, got {self.memory_mb}")
@@ -158,6 +198,8 @@ class Compute(pulumi.ComponentResource):
                     "MODEL_REVISION": args.model_revision,
                     **args.layout.environment(),
                     "MAX_IMAGE_BYTES": str(args.max_image_bytes),
+                    "INVOKE_MAX_ATTEMPTS": str(args.invoke_max_attempts),
+                    "INVOKE_READ_TIMEOUT_SECONDS": str(args.invoke_read_timeout_seconds),
                     "POWERTOOLS_SERVICE_NAME": "dermascan",
                     "POWERTOOLS_METRICS_NAMESPACE": "dermascan",
                 }

@@ -27,6 +27,10 @@ class ObservabilityArgs:
     endpoint_name: pulumi.Input[str]
     variant_name: str
     monthly_budget_usd: float
+    budget_tag: tuple[str, str]
+    """The cost-allocation tag (key, value) every resource of the project carries: the budget
+    counts only spend tagged with it, not the whole account's. The key must be activated as a
+    cost-allocation tag in the Billing console first."""
     alert_email: str | None = None
     oldest_message_alarm_seconds: int = 900
     model_latency_p90_alarm_seconds: float = 20.0
@@ -40,6 +44,11 @@ class ObservabilityArgs:
             raise ValueError(
                 "ObservabilityArgs.monthly_budget_usd must be positive, "
                 f"got {self.monthly_budget_usd}"
+            )
+        key, value = self.budget_tag
+        if not key or not value or "$" in key:
+            raise ValueError(
+                f"ObservabilityArgs.budget_tag must be a (key, value) tag, got {self.budget_tag!r}"
             )
         if self.alert_email is not None and "@" not in self.alert_email:
             raise ValueError(
@@ -174,6 +183,12 @@ class Observability(pulumi.ComponentResource):
             limit_amount=f"{args.monthly_budget_usd:.2f}",
             limit_unit="USD",
             time_unit="MONTHLY",
+            # User-defined tags are "user:<key>" in Billing; "$" separates key and value.
+            cost_filters=[
+                aws.budgets.BudgetCostFilterArgs(
+                    name="TagKeyValue", values=["user:{}${}".format(*args.budget_tag)]
+                )
+            ],
             notifications=[
                 aws.budgets.BudgetNotificationArgs(
                     comparison_operator="GREATER_THAN",

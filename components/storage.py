@@ -12,6 +12,8 @@ from components import _policies
 from runtime.formats import UPLOAD_SUFFIXES
 from runtime.keys import KeyLayout
 
+DAY = 24 * 3600
+DLQ_RETENTION_DAYS = 14  # the SQS maximum (MessageRetentionPeriod, 1,209,600 s)
 # Upload suffixes that trigger processing (S3 matches suffixes case-sensitively).
 IMAGE_SUFFIXES = tuple(f".{s}" for s in UPLOAD_SUFFIXES) + tuple(
     f".{s.upper()}" for s in UPLOAD_SUFFIXES
@@ -31,13 +33,19 @@ class StorageArgs:
     access_log_retention_days: int = 90
     queue_visibility_timeout_seconds: int = 720
     """At least 6x the function's timeout (Compute checks it)."""
-    queue_retention_seconds: int = 4 * 24 * 3600
-    dlq_retention_seconds: int = 14 * 24 * 3600
+    queue_retention_days: int = DLQ_RETENTION_DAYS - 1
+    """How long an upload's notification waits to be processed. Overload then delays uploads
+    instead of deleting them: SQS drops what outlives the retention, without dead-lettering it.
+    At most 13 days, so the dead-letter queue (14, SQS's maximum) keeps even a message that
+    failed at the last moment for a day: a standard queue's DLQ counts retention from the
+    original enqueue time (SQS Developer Guide, "Setting-up dead-letter queue retention")."""
     max_receive_count: int = 5
     layout: KeyLayout = field(default_factory=KeyLayout)
     """Where uploads and results live: the notification filter and lifecycle rules follow it."""
     force_destroy: bool = False
-    """Let `pulumi destroy` delete non-empty buckets. Off: data outlives a mistaken destroy."""
+    """A throwaway stack: `pulumi destroy` deletes the buckets with their contents and schedules
+    the key's deletion. Off (the default): the buckets, their settings and the key are retained
+    on delete, so data and the key that decrypts it outlive a destroy or a replacement."""
 
     def __post_init__(self) -> None:
         for name in (
@@ -53,13 +61,12 @@ class StorageArgs:
             raise ValueError(
                 f"StorageArgs.max_receive_count must be at least 5, got {self.max_receive_count}"
             )
-        if self.dlq_retention_seconds <= self.queue_retention_seconds:
+        if not 1 <= self.queue_retention_days < DLQ_RETENTION_DAYS:
             raise ValueError(
-                "StorageArgs.dlq_retention_seconds must exceed queue_retention_seconds, so a "
-                "dead letter outlives its original"
+                f"StorageArgs.queue_retention_days must be 1-{DLQ_RETENTION_DAYS - 1}, so the "
+                f"dead-letter queue ({DLQ_RETENTION_DAYS} days, the SQS maximum) outlives it; "
+                f"got {self.queue_retention_days}"
             )
-        if self.dlq_retention_seconds > 14 * 24 * 3600:
-            raise ValueError("StorageArgs.dlq_retention_seconds is at most 14 days (SQS limit)")
 
 
 class Storage(pulumi.ComponentResource):
@@ -76,6 +83,10 @@ class Storage(pulumi.ComponentResource):
     ) -> None:
         super().__init__("dermascan:index:Storage", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # What holds data, or could read it, outlives the stack unless it is a throwaway one:
+        # `pulumi destroy` (and a replacement) then drops the key and the buckets, with the
+        # settings that keep them private, encrypted and expiring, from the state only.
+        kept = pulumi.ResourceOptions(parent=self, retain_on_delete=not args.force_destroy)
 
         self.key = aws.kms.Key(
             f"{name}-key",
@@ -83,24 +94,24 @@ class Storage(pulumi.ComponentResource):
             enable_key_rotation=True,
             deletion_window_in_days=30,
             policy=json.dumps(_policies.kms_key_policy(args.account_id, args.region)),
-            opts=child,
+            opts=kept,
         )
         aws.kms.Alias(
             f"{name}-key-alias",
             name_prefix="alias/dermascan-",
             target_key_id=self.key.key_id,
-            opts=child,
+            opts=kept,
         )
 
         self.log_bucket = aws.s3.Bucket(
-            f"{name}-access-logs", force_destroy=args.force_destroy, opts=child
+            f"{name}-access-logs", force_destroy=args.force_destroy, opts=kept
         )
-        self.bucket = aws.s3.Bucket(f"{name}-images", force_destroy=args.force_destroy, opts=child)
+        self.bucket = aws.s3.Bucket(f"{name}-images", force_destroy=args.force_destroy, opts=kept)
 
         # Server access logs cannot be delivered to an SSE-KMS bucket, so the log bucket alone
         # uses SSE-S3; everything else in it is locked down like the image bucket.
-        self._lock_down(f"{name}-access-logs", self.log_bucket, kms_key=None)
-        self._lock_down(f"{name}-images", self.bucket, kms_key=self.key)
+        self._lock_down(f"{name}-access-logs", self.log_bucket, None, kept)
+        self._lock_down(f"{name}-images", self.bucket, self.key, kept)
         aws.s3.BucketPolicy(
             f"{name}-access-logs-policy",
             bucket=self.log_bucket.id,
@@ -111,7 +122,7 @@ class Storage(pulumi.ComponentResource):
                     )
                 )
             ),
-            opts=child,
+            opts=kept,
         )
         images_policy = aws.s3.BucketPolicy(
             f"{name}-images-policy",
@@ -119,14 +130,14 @@ class Storage(pulumi.ComponentResource):
             policy=self.bucket.arn.apply(
                 lambda arn: json.dumps(_policies.tls_only_bucket_policy(arn))
             ),
-            opts=child,
+            opts=kept,
         )
         aws.s3.BucketLogging(
             f"{name}-images-logging",
             bucket=self.bucket.id,
             target_bucket=self.log_bucket.id,
             target_prefix="s3-access/",
-            opts=child,
+            opts=kept,
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-access-logs-lifecycle",
@@ -136,7 +147,7 @@ class Storage(pulumi.ComponentResource):
                     "access-logs", "", args.access_log_retention_days, args.noncurrent_version_days
                 )
             ],
-            opts=child,
+            opts=kept,
         )
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-images-lifecycle",
@@ -145,20 +156,20 @@ class Storage(pulumi.ComponentResource):
                 _expire(name, prefix, args.upload_retention_days, args.noncurrent_version_days)
                 for name, prefix in args.layout.prefixes().items()
             ],
-            opts=child,
+            opts=kept,
         )
 
         # SSE-SQS: S3 can send to it (the AWS-managed alias/aws/sqs key it could not use).
         self.dead_letter_queue = aws.sqs.Queue(
             f"{name}-uploads-dlq",
-            message_retention_seconds=args.dlq_retention_seconds,
+            message_retention_seconds=DLQ_RETENTION_DAYS * DAY,
             sqs_managed_sse_enabled=True,
             opts=child,
         )
         self.queue = aws.sqs.Queue(
             f"{name}-uploads",
             visibility_timeout_seconds=args.queue_visibility_timeout_seconds,
-            message_retention_seconds=args.queue_retention_seconds,
+            message_retention_seconds=args.queue_retention_days * DAY,
             sqs_managed_sse_enabled=True,
             redrive_policy=pulumi.Output.json_dumps(
                 {
@@ -173,6 +184,14 @@ class Storage(pulumi.ComponentResource):
             queue_url=self.dead_letter_queue.url,
             redrive_allow_policy=pulumi.Output.json_dumps(
                 {"redrivePermission": "byQueue", "sourceQueueArns": [self.queue.arn]}
+            ),
+            opts=child,
+        )
+        aws.sqs.QueuePolicy(
+            f"{name}-uploads-dlq-policy",
+            queue_url=self.dead_letter_queue.url,
+            policy=self.dead_letter_queue.arn.apply(
+                lambda arn: json.dumps(_policies.tls_only_queue_policy(arn))
             ),
             opts=child,
         )
@@ -213,8 +232,13 @@ class Storage(pulumi.ComponentResource):
             }
         )
 
-    def _lock_down(self, name: str, bucket: aws.s3.Bucket, kms_key: aws.kms.Key | None) -> None:
-        child = pulumi.ResourceOptions(parent=self)
+    def _lock_down(
+        self,
+        name: str,
+        bucket: aws.s3.Bucket,
+        kms_key: aws.kms.Key | None,
+        opts: pulumi.ResourceOptions,
+    ) -> None:
         aws.s3.BucketPublicAccessBlock(
             f"{name}-public-access-block",
             bucket=bucket.id,
@@ -222,13 +246,13 @@ class Storage(pulumi.ComponentResource):
             block_public_policy=True,
             ignore_public_acls=True,
             restrict_public_buckets=True,
-            opts=child,
+            opts=opts,
         )
         aws.s3.BucketOwnershipControls(
             f"{name}-ownership",
             bucket=bucket.id,
             rule=aws.s3.BucketOwnershipControlsRuleArgs(object_ownership="BucketOwnerEnforced"),
-            opts=child,
+            opts=opts,
         )
         aws.s3.BucketVersioning(
             f"{name}-versioning",
@@ -236,7 +260,7 @@ class Storage(pulumi.ComponentResource):
             versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(
                 status="Enabled"
             ),
-            opts=child,
+            opts=opts,
         )
         by_default = (
             aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs
@@ -255,7 +279,7 @@ class Storage(pulumi.ComponentResource):
                     bucket_key_enabled=kms_key is not None,
                 )
             ],
-            opts=child,
+            opts=opts,
         )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from runtime.classifiers import ClassifierError, ModelUnavailable, TransformersClassifier
-from runtime.costs import PRICES_AS_OF, cost_table
+from runtime.costs import PRICES_AS_OF, VOLUMES, capacity_table
 from runtime.evaluation import (
     LabelledImage,
     LabelsError,
@@ -102,10 +102,15 @@ def _parser() -> argparse.ArgumentParser:
 
     cost = commands.add_parser(
         "cost",
-        help="estimate the monthly AWS cost of serverless and real-time hosting",
-        description=f"Monthly cost at AWS list prices as of {PRICES_AS_OF} (runtime/costs.py).",
+        help="what the stack carries and costs per month, serverless and real-time",
+        description=(
+            "For each volume and hosting mode: the peak rate, what saturates first with "
+            "Pulumi.yaml's defaults, the settings that carry the peak and the monthly cost at "
+            f"AWS list prices as of {PRICES_AS_OF} (runtime/costs.py), as Markdown (the "
+            "README's Capacity section is this output)."
+        ),
     )
-    cost.add_argument("--images-per-month", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    cost.add_argument("--images-per-month", type=int, nargs="+", default=list(VOLUMES))
     cost.set_defaults(run=_cost)
     return parser
 
@@ -184,7 +189,7 @@ def _cost(args: argparse.Namespace) -> int:
     if any(n < 0 for n in args.images_per_month):
         print("dermascan: --images-per-month must not be negative", file=sys.stderr)
         return EXIT_USAGE
-    print(cost_table(tuple(args.images_per_month)))
+    print(capacity_table(args.images_per_month))
     return EXIT_OK
 
 

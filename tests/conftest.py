@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import runpy
+import secrets
+import threading
+import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import pytest
 import yaml
+from pulumi.runtime.mocks import MockMonitor
 
 from bench.models import REAL_ID2LABEL, random_vit
 
@@ -68,51 +73,181 @@ def mocked_aws(aws_credentials: None) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Recorded:
-    """A resource the program registered, with its inputs as Pulumi sent them (camelCase)."""
+    """A resource the program registered: its inputs as Pulumi sent them (camelCase), what the
+    mocks answered (its id and outputs, with physical names), and what the engine was told
+    about it (its URN, the URNs it depends on, whether it is retained on delete)."""
 
     type: str
     name: str
     inputs: dict[str, Any]
     provider: str
+    id: str = ""
+    outputs: dict[str, Any] = field(default_factory=dict)
+    urn: str = ""
+    dependencies: tuple[str, ...] = ()
+    retain_on_delete: bool | None = None
+
+    def depends_on(self, other: Recorded) -> bool:
+        """Whether the engine creates ``other`` before this resource."""
+        return other.urn in self.dependencies
+
+
+def autoname(logical: str) -> str:
+    """A physical name as Pulumi's autonaming makes it: the logical name, a dash, 7 random hex
+    digits. Random on every run, so a test can only know it by reading the resource."""
+    return f"{logical}-{secrets.token_hex(4)[:7]}"
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Records every resource and invents the outputs AWS would (ARNs, names, URLs)."""
+    """Records every resource and answers like AWS behind Pulumi's autonaming would.
+
+    Physical names are the explicit input when there is one (``name``, ``bucket``,
+    ``layerName``...), a random completion of a ``namePrefix``, or else the logical name plus a
+    random suffix; ARNs, URLs and ids are built from those physical names in AWS's formats. A
+    value a test expects must therefore come from the resource it belongs to: a hard-coded
+    logical name never matches.
+    """
 
     account = "123456789012"
 
     def __init__(self, region: str) -> None:
         self.region = region
         self.resources: list[Recorded] = []
+        self._provider_regions: dict[str, str] = {}
+        self._lock = threading.Lock()
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
-        self.resources.append(Recorded(args.typ, args.name, dict(args.inputs), args.provider or ""))
-        outputs = dict(args.inputs)
-        name = args.name
-        service = args.typ.split(":")[1].split("/")[0]
-        if args.typ == "aws:s3/bucket:Bucket":
-            outputs |= {"bucket": f"{name}-bucket", "arn": f"arn:aws:s3:::{name}-bucket"}
-        elif args.typ == "aws:sqs/queue:Queue":
-            outputs |= {
+        resource_id, outputs = "", dict[str, Any]()  # a component: nothing in the cloud
+        if args.custom or args.typ.startswith("pulumi:providers:"):
+            resource_id, outputs = self._answer(args)
+        with self._lock:
+            self.resources.append(
+                Recorded(
+                    args.typ,
+                    args.name,
+                    dict(args.inputs),
+                    args.provider or "",
+                    resource_id,
+                    dict(outputs),
+                )
+            )
+        return resource_id, outputs
+
+    def _answer(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        typ = args.typ
+        if typ.startswith("pulumi:providers:"):
+            self._provider_regions[args.name] = inputs.get("region", self.region)
+            return f"{args.name}-{uuid.uuid4()}", inputs
+        # A provider reference is "<urn>::<id>", and the URN ends with the provider's name.
+        provider_name = (args.provider or "").rsplit("::", 1)[0].rsplit("::", 1)[-1]
+        region = self._provider_regions.get(provider_name, self.region)
+        account = self.account
+
+        def physical(explicit: str = "name", prefix: str = "namePrefix") -> str:
+            if inputs.get(explicit):
+                return str(inputs[explicit])
+            if inputs.get(prefix):
+                return f"{inputs[prefix]}{secrets.token_hex(13)}"
+            return autoname(args.name)
+
+        out = dict(inputs)
+        if typ == "aws:s3/bucket:Bucket":
+            bucket = physical("bucket", "bucketPrefix")
+            out |= {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "region": region}
+            return bucket, out
+        if typ.startswith("aws:s3/bucket") and "bucket" in inputs:
+            return str(inputs["bucket"]), out  # a bucket's companion is known by its bucket
+        if typ == "aws:sqs/queue:Queue":
+            name = physical()
+            url = f"https://sqs.{region}.amazonaws.com/{account}/{name}"
+            out |= {"name": name, "arn": f"arn:aws:sqs:{region}:{account}:{name}", "url": url}
+            return url, out
+        if typ in (
+            "aws:sqs/queuePolicy:QueuePolicy",
+            "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy",
+        ):
+            return str(inputs["queueUrl"]), out
+        if typ == "aws:kms/key:Key":
+            key_id = str(uuid.uuid4())
+            return key_id, out | {
+                "keyId": key_id,
+                "arn": f"arn:aws:kms:{region}:{account}:key/{key_id}",
+            }
+        if typ == "aws:kms/alias:Alias":
+            name = physical()
+            return name, out | {"name": name, "arn": f"arn:aws:kms:{region}:{account}:{name}"}
+        if typ == "aws:cloudwatch/logGroup:LogGroup":
+            name = physical()
+            arn = f"arn:aws:logs:{region}:{account}:log-group:{name}"
+            return name, out | {"name": name, "arn": arn}
+        if typ == "aws:iam/role:Role":
+            name = physical()
+            return name, out | {"name": name, "arn": f"arn:aws:iam::{account}:role/{name}"}
+        if typ == "aws:iam/rolePolicy:RolePolicy":
+            name = physical()
+            return f"{inputs.get('role')}:{name}", out | {"name": name}
+        if typ == "aws:lambda/function:Function":
+            name = physical()
+            arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
+            return name, out | {"name": name, "arn": arn, "qualifiedArn": f"{arn}:$LATEST"}
+        if typ == "aws:lambda/layerVersion:LayerVersion":
+            layer = f"arn:aws:lambda:{region}:{account}:layer:{inputs['layerName']}"
+            return f"{layer}:1", out | {"layerArn": layer, "arn": f"{layer}:1", "version": "1"}
+        if typ == "aws:lambda/eventSourceMapping:EventSourceMapping":
+            uid = str(uuid.uuid4())
+            arn = f"arn:aws:lambda:{region}:{account}:event-source-mapping:{uid}"
+            return uid, out | {"uuid": uid, "arn": arn}
+        if typ.startswith("aws:sagemaker/"):
+            name = physical()
+            kind = {
+                "aws:sagemaker/model:Model": "model",
+                "aws:sagemaker/endpointConfiguration:EndpointConfiguration": "endpoint-config",
+                "aws:sagemaker/endpoint:Endpoint": "endpoint",
+            }[typ]
+            # SageMaker lower-cases names in its ARNs.
+            arn = f"arn:aws:sagemaker:{region}:{account}:{kind}/{name.lower()}"
+            return name, out | {"name": name, "arn": arn}
+        if typ == "aws:appautoscaling/target:Target":
+            target = f"scalable-target/{uuid.uuid4().hex}"
+            arn = f"arn:aws:application-autoscaling:{region}:{account}:{target}"
+            return str(inputs["resourceId"]), out | {"arn": arn}
+        if typ == "aws:appautoscaling/policy:Policy":
+            name = physical()
+            scaled = f"resource/sagemaker/{inputs.get('resourceId')}"
+            arn = (
+                f"arn:aws:autoscaling:{region}:{account}:scalingPolicy:{uuid.uuid4()}:"
+                f"{scaled}:policyName/{name}"
+            )
+            return arn, out | {"name": name, "arn": arn}
+        if typ == "aws:sns/topic:Topic":
+            name = physical()
+            arn = f"arn:aws:sns:{region}:{account}:{name}"
+            return arn, out | {"name": name, "arn": arn}
+        if typ == "aws:sns/topicPolicy:TopicPolicy":
+            return str(inputs["arn"]), out
+        if typ == "aws:sns/topicSubscription:TopicSubscription":
+            arn = f"{inputs['topic']}:{uuid.uuid4()}"
+            return arn, out | {"arn": arn}
+        if typ == "aws:cloudwatch/metricAlarm:MetricAlarm":
+            name = physical()
+            return name, out | {
                 "name": name,
-                "arn": f"arn:aws:sqs:{self.region}:{self.account}:{name}",
-                "url": f"https://sqs.{self.region}.amazonaws.com/{self.account}/{name}",
+                "arn": f"arn:aws:cloudwatch:{region}:{account}:alarm:{name}",
             }
-        elif args.typ == "aws:cloudwatch/logGroup:LogGroup":
-            group = f"/aws/lambda/dermascan-{name}"
-            outputs |= {
-                "name": group,
-                "arn": f"arn:aws:logs:{self.region}:{self.account}:log-group:{group}",
+        if typ == "aws:cloudwatch/dashboard:Dashboard":
+            name = physical("dashboardName")
+            arn = f"arn:aws:cloudwatch::{account}:dashboard/{name}"
+            return name, out | {"dashboardName": name, "dashboardArn": arn}
+        if typ == "aws:budgets/budget:Budget":
+            name = physical()
+            return f"{account}:{name}", out | {
+                "name": name,
+                "arn": f"arn:aws:budgets::{account}:budget/{name}",
             }
-        elif args.typ == "aws:kms/key:Key":
-            outputs |= {
-                "keyId": f"{name}-id",
-                "arn": f"arn:aws:kms:{self.region}:{self.account}:key/{name}",
-            }
-        else:
-            outputs.setdefault("name", name)
-            outputs.setdefault("arn", f"arn:aws:{service}:{self.region}:{self.account}:{name}")
-        return f"{name}-id", outputs
+        service = typ.split(":")[1].split("/")[0]
+        name = physical()
+        return name, out | {"name": name, "arn": f"arn:aws:{service}:{region}:{account}:{name}"}
 
     def call(
         self, args: pulumi.runtime.MockCallArgs
@@ -125,6 +260,14 @@ class RecordingMocks(pulumi.runtime.Mocks):
             return {"name": self.region, "region": self.region, "id": self.region}, []
         return {}, []
 
+    def annotate(self, typ: str, name: str, **engine: Any) -> None:
+        """Add what the engine learnt of a resource (URN, dependencies, options) to its record."""
+        with self._lock:
+            for i, recorded in enumerate(self.resources):
+                if (recorded.type, recorded.name) == (typ, name) and not recorded.urn:
+                    self.resources[i] = dataclasses.replace(recorded, **engine)
+                    return
+
     def of_type(self, type_token: str) -> list[Recorded]:
         return [r for r in self.resources if r.type == type_token]
 
@@ -134,6 +277,40 @@ class RecordingMocks(pulumi.runtime.Mocks):
             f"expected one {type_token} {name or ''}, found {[r.name for r in found]}"
         )
         return found[0]
+
+    def by_urn(self, urn: str) -> Recorded:
+        (found,) = [r for r in self.resources if r.urn == urn]
+        return found
+
+
+class RecordingMonitor(MockMonitor):
+    """The mock monitor, telling the mocks what each registration asked of the engine: its
+    URN, its dependencies and its ``retainOnDelete`` option (which ``MockResourceArgs`` lacks)."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recording = mocks
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802  # the gRPC method's name
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        if request.type != "pulumi:pulumi:Stack":
+            self.recording.annotate(
+                request.type,
+                request.name,
+                urn=response.urn,
+                dependencies=tuple(request.dependencies),
+                retain_on_delete=request.retainOnDelete
+                if request.HasField("retainOnDelete")
+                else None,
+            )
+        return response
+
+
+def install(mocks: RecordingMocks, *, preview: bool = False) -> None:
+    """Make ``mocks`` (with its recording monitor) the Pulumi runtime of this test."""
+    pulumi.runtime.set_mocks(
+        mocks, project="dermascan", stack="test", preview=preview, monitor=RecordingMonitor(mocks)
+    )
 
 
 def project_config_defaults() -> dict[str, str]:
@@ -152,7 +329,7 @@ def run_stack(config: dict[str, str], *, preview: bool = False) -> RecordingMock
     """Run __main__.py under Pulumi's mocks with Pulumi.yaml's defaults plus ``config``."""
     settings = {**project_config_defaults(), **config}
     mocks = RecordingMocks(settings.get("aws:region", "eu-west-1"))
-    pulumi.runtime.set_mocks(mocks, project="dermascan", stack="test", preview=preview)
+    install(mocks, preview=preview)
     pulumi.runtime.set_all_config(settings)
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]

@@ -16,8 +16,8 @@ import pytest
 from components.compute import Compute, ComputeArgs
 from components.storage import Storage, StorageArgs
 from runtime.keys import KeyLayout
-from tests.components.conftest import policy_of, statement
-from tests.conftest import RecordingMocks
+from tests.components.conftest import BUCKET, arn, policy_of, statement
+from tests.conftest import RecordingMocks, install
 
 OTHER = KeyLayout(uploads="incoming/", predictions="records/", thumbnails="model-inputs/")
 
@@ -25,7 +25,7 @@ OTHER = KeyLayout(uploads="incoming/", predictions="records/", thumbnails="model
 def layers_with(layout: KeyLayout, tmp_path: Path) -> RecordingMocks:
     """Storage and Compute, as ``__main__.py`` wires them, with ``layout``."""
     mocks = RecordingMocks("eu-west-1")
-    pulumi.runtime.set_mocks(mocks, project="dermascan", stack="test", preview=False)
+    install(mocks)
     code = tmp_path / "code.zip"
     code.write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip: the mocks never read it
 
@@ -41,7 +41,7 @@ def layers_with(layout: KeyLayout, tmp_path: Path) -> RecordingMocks:
                 bucket_name=storage.bucket.bucket,
                 bucket_arn=storage.bucket.arn,
                 queue_arn=storage.queue.arn,
-                queue_visibility_timeout_seconds=720,
+                queue_visibility_timeout_seconds=1800,
                 kms_key_arn=storage.key.arn,
                 endpoint_name="endpoint",
                 endpoint_arn="arn:aws:sagemaker:eu-west-1:123456789012:endpoint/endpoint",
@@ -88,7 +88,7 @@ def test_the_function_reads_uploads_and_writes_results_only(
 ) -> None:
     layout, mocks = wired
     document = policy_of(mocks.one("aws:iam/rolePolicy:RolePolicy", "compute-role-policy"))
-    bucket = "arn:aws:s3:::storage-images-bucket"
+    bucket = arn(mocks, BUCKET, "storage-images")
     results = sorted(f"{bucket}/{prefix}*" for prefix in layout.result_prefixes().values())
     assert statement(document, "WriteResults")["Resource"] == results
     reads = statement(document, "ReadUploadsAndResults")["Resource"]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from components.observability import ObservabilityArgs
+from tests.components.conftest import FUNCTION, KEY, QUEUE, arn, endpoint, physical_name
 from tests.conftest import STACK_CONFIG, RecordingMocks, run_stack
 
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
-TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:observability-alerts"
-ENDPOINT_DIMENSIONS = {"EndpointName": "model-endpoint", "VariantName": "AllTraffic"}
+TOPIC = "aws:sns/topic:Topic"
 
 
 def alarms_by_metric(mocks: RecordingMocks) -> dict[str, dict[str, object]]:
@@ -17,28 +20,35 @@ def alarms_by_metric(mocks: RecordingMocks) -> dict[str, dict[str, object]]:
 
 def test_every_stage_has_an_alarm_with_the_right_dimensions(serverless: RecordingMocks) -> None:
     alarms = alarms_by_metric(serverless)
-    function = {"FunctionName": "compute-classify"}
+    function = {"FunctionName": physical_name(serverless, FUNCTION)}
+    model = {"EndpointName": endpoint(serverless).outputs["name"], "VariantName": "AllTraffic"}
     assert {metric: a["dimensions"] for metric, a in alarms.items()} == {
         "Errors": function,
         "Throttles": function,
         "Duration": function,
-        "ApproximateNumberOfMessagesVisible": {"QueueName": "storage-uploads-dlq"},
-        "ApproximateAgeOfOldestMessage": {"QueueName": "storage-uploads"},
-        "Invocation5XXErrors": ENDPOINT_DIMENSIONS,
-        "Invocation4XXErrors": ENDPOINT_DIMENSIONS,
-        "ModelLatency": ENDPOINT_DIMENSIONS,
+        "ApproximateNumberOfMessagesVisible": {
+            "QueueName": physical_name(serverless, QUEUE, "storage-uploads-dlq")
+        },
+        "ApproximateAgeOfOldestMessage": {
+            "QueueName": physical_name(serverless, QUEUE, "storage-uploads")
+        },
+        "Invocation5XXErrors": model,
+        "Invocation4XXErrors": model,
+        "ModelLatency": model,
     }
-    assert alarms["Duration"]["threshold"] == 0.8 * 120_000  # near the 120 s timeout, in ms
+    timeout = serverless.one(FUNCTION).inputs["timeout"]
+    assert alarms["Duration"]["threshold"] == 0.8 * timeout * 1000  # near the timeout, in ms
     assert alarms["ModelLatency"]["extendedStatistic"] == "p90"
     assert alarms["ModelLatency"]["threshold"] == 20_000_000  # microseconds
 
 
 def test_every_alarm_notifies_the_encrypted_alerts_topic(serverless: RecordingMocks) -> None:
+    topic_arn = arn(serverless, TOPIC)
     for alarm in serverless.of_type(ALARM):
-        assert alarm.inputs["alarmActions"] == [TOPIC_ARN], alarm.name
-        assert alarm.inputs["okActions"] == [TOPIC_ARN], alarm.name
-    topic = serverless.one("aws:sns/topic:Topic").inputs
-    assert topic["kmsMasterKeyId"] == "arn:aws:kms:eu-west-1:123456789012:key/storage-key"
+        assert alarm.inputs["alarmActions"] == [topic_arn], alarm.name
+        assert alarm.inputs["okActions"] == [topic_arn], alarm.name
+    topic = serverless.one(TOPIC).inputs
+    assert topic["kmsMasterKeyId"] == arn(serverless, KEY)
     (publish,) = json.loads(serverless.one("aws:sns/topicPolicy:TopicPolicy").inputs["policy"])[
         "Statement"
     ]
@@ -52,7 +62,27 @@ def test_the_budget_warns_on_actual_and_forecast_spend(serverless: RecordingMock
     assert (budget["limitAmount"], budget["timeUnit"]) == ("50.00", "MONTHLY")
     kinds = {(n["notificationType"], n["threshold"]) for n in budget["notifications"]}
     assert kinds == {("ACTUAL", 80), ("ACTUAL", 100), ("FORECASTED", 100)}
-    assert all(n["subscriberSnsTopicArns"] == [TOPIC_ARN] for n in budget["notifications"])
+    topic_arn = arn(serverless, TOPIC)
+    assert all(n["subscriberSnsTopicArns"] == [topic_arn] for n in budget["notifications"])
+    assert budget["costFilters"] == [{"name": "TagKeyValue", "values": ["user:project$dermascan"]}]
+
+
+@pytest.mark.parametrize("tag", [("", "dermascan"), ("project", ""), ("a$b", "c")])
+def test_the_budget_needs_a_tag_to_filter_on(tag: tuple[str, str]) -> None:
+    with pytest.raises(ValueError, match="budget_tag"):
+        ObservabilityArgs(
+            account_id="1",
+            region="eu-west-1",
+            kms_key_arn="arn",
+            function_name="f",
+            function_timeout_seconds=60,
+            queue_name="q",
+            dead_letter_queue_name="d",
+            endpoint_name="e",
+            variant_name="AllTraffic",
+            monthly_budget_usd=50,
+            budget_tag=tag,
+        )
 
 
 def test_an_alert_address_is_subscribed_to_alarms_and_budget() -> None:
@@ -79,16 +109,22 @@ def test_the_billing_alarm_is_made_in_us_east_1_only_when_asked(serverless: Reco
     ]
     assert provider.inputs["region"] == "us-east-1"
     assert billing.inputs["dimensions"] == {"Currency": "USD"}
-    topic = json.dumps(billing.inputs["alarmActions"])
-    assert "billing-alerts" in topic  # a topic in us-east-1, as the alarm's region requires
+    # A topic in us-east-1, as the alarm's region requires.
+    assert billing.inputs["alarmActions"] == [arn(mocks, TOPIC, "observability-billing-alerts")]
+    assert billing.inputs["alarmActions"][0].startswith("arn:aws:sns:us-east-1:")
     assert json.loads(provider.inputs["defaultTags"])["tags"]["cost-center"] == "dermatology"
 
 
 def test_the_dashboard_shows_the_pipeline(serverless: RecordingMocks) -> None:
     body = json.loads(serverless.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
     text = json.dumps(body)
-    for name in ("compute-classify", "storage-uploads", "storage-uploads-dlq", "model-endpoint"):
-        assert name in text
+    for name in (
+        physical_name(serverless, FUNCTION),
+        physical_name(serverless, QUEUE, "storage-uploads"),
+        physical_name(serverless, QUEUE, "storage-uploads-dlq"),
+        endpoint(serverless).outputs["name"],
+    ):
+        assert f'"{name}"' in text
     assert [w["properties"]["title"] for w in body["widgets"]] == [
         "Uploads waiting",
         "Function",

@@ -32,3 +32,27 @@ def test_s3_urls_become_object_arns() -> None:
     assert _policies.s3_object_arn("s3://models/a/b.tar.gz") == "arn:aws:s3:::models/a/b.tar.gz"
     with pytest.raises(ValueError, match="s3://bucket/key"):
         _policies.s3_object_arn("s3://models")
+
+
+def test_ecr_image_uris_become_repository_arns() -> None:
+    assert (
+        _policies.ecr_repository_arn(
+            "763104351884.dkr.ecr.eu-west-1.amazonaws.com/"
+            "huggingface-pytorch-inference:2.6.0-transformers4.51.3-cpu-py312-ubuntu22.04"
+        )
+        == "arn:aws:ecr:eu-west-1:763104351884:repository/huggingface-pytorch-inference"
+    )
+    assert (
+        _policies.ecr_repository_arn(
+            "727897471807.dkr.ecr.cn-north-1.amazonaws.com.cn/huggingface-pytorch-inference:x"
+        )
+        == "arn:aws-cn:ecr:cn-north-1:727897471807:repository/huggingface-pytorch-inference"
+    )
+    assert (
+        _policies.ecr_repository_arn(
+            "446045086412.dkr.ecr.us-gov-east-1.amazonaws.com/team/model@sha256:0f"
+        )
+        == "arn:aws-us-gov:ecr:us-gov-east-1:446045086412:repository/team/model"
+    )
+    with pytest.raises(ValueError, match="ECR image URI"):
+        _policies.ecr_repository_arn("docker.io/library/python:3.12")

@@ -8,14 +8,17 @@ import pytest
 
 from components.storage import IMAGE_SUFFIXES, StorageArgs
 from policy import rules
-from tests.components.conftest import for_bucket, policy_of, statement
+from tests.components.conftest import (
+    BUCKET,
+    KEY,
+    QUEUE,
+    arn,
+    assert_denies_insecure_transport,
+    for_bucket,
+    policy_of,
+    statement,
+)
 from tests.conftest import STACK_CONFIG, RecordingMocks, run_stack
-
-BUCKET = "aws:s3/bucket:Bucket"
-
-
-def images(mocks: RecordingMocks) -> object:
-    return mocks.one(BUCKET, "storage-images")
 
 
 def test_every_bucket_blocks_all_public_access(serverless: RecordingMocks) -> None:
@@ -30,11 +33,20 @@ def test_every_bucket_denies_requests_without_tls(serverless: RecordingMocks) ->
     for bucket in serverless.of_type(BUCKET):
         policy = for_bucket(serverless, "aws:s3/bucketPolicy:BucketPolicy", bucket)
         assert rules.denies_insecure_transport(policy.inputs["policy"]), bucket.name
-        deny = statement(policy_of(policy), "DenyInsecureTransport")
-        assert deny["Resource"] == [
-            f"arn:aws:s3:::{bucket.name}-bucket",
-            f"arn:aws:s3:::{bucket.name}-bucket/*",
+        bucket_arn = bucket.outputs["arn"]
+        assert_denies_insecure_transport(policy_of(policy), "s3", [bucket_arn, f"{bucket_arn}/*"])
+
+
+def test_every_queue_denies_requests_without_tls(serverless: RecordingMocks) -> None:
+    queues = serverless.of_type(QUEUE)
+    assert {q.name for q in queues} == {"storage-uploads", "storage-uploads-dlq"}
+    for queue in queues:
+        (policy,) = [
+            p
+            for p in serverless.of_type("aws:sqs/queuePolicy:QueuePolicy")
+            if p.inputs["queueUrl"] == queue.outputs["url"]
         ]
+        assert_denies_insecure_transport(policy_of(policy), "sqs", [queue.outputs["arn"]])
 
 
 def test_every_bucket_is_versioned_and_owner_enforced(serverless: RecordingMocks) -> None:
@@ -57,10 +69,10 @@ def test_images_are_encrypted_with_the_stacks_key_and_a_bucket_key(
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
         bucket,
     ).inputs["rules"]
-    key = serverless.one("aws:kms/key:Key", "storage-key")
+    key = serverless.one(KEY, "storage-key")
     assert rule["applyServerSideEncryptionByDefault"] == {
         "sseAlgorithm": "aws:kms",
-        "kmsMasterKeyId": f"arn:aws:kms:eu-west-1:123456789012:key/{key.name}",
+        "kmsMasterKeyId": key.outputs["arn"],
     }
     assert rule["bucketKeyEnabled"] is True
     assert key.inputs["enableKeyRotation"] is True
@@ -81,13 +93,15 @@ def test_the_access_log_bucket_uses_sse_s3_because_log_delivery_cannot_use_kms(
         "S3ServerAccessLogs",
     )
     assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
-    assert delivery["Condition"]["ArnLike"]["aws:SourceArn"] == "arn:aws:s3:::storage-images-bucket"
+    assert delivery["Condition"]["ArnLike"]["aws:SourceArn"] == arn(
+        serverless, BUCKET, "storage-images"
+    )
 
 
 def test_image_access_is_logged_to_the_log_bucket(serverless: RecordingMocks) -> None:
     logging = serverless.one("aws:s3/bucketLogging:BucketLogging")
-    assert logging.inputs["bucket"] == "storage-images-id"
-    assert logging.inputs["targetBucket"] == "storage-access-logs-id"
+    assert logging.inputs["bucket"] == serverless.one(BUCKET, "storage-images").id
+    assert logging.inputs["targetBucket"] == serverless.one(BUCKET, "storage-access-logs").id
 
 
 def test_uploads_results_and_old_versions_expire(serverless: RecordingMocks) -> None:
@@ -115,16 +129,17 @@ def test_the_retention_is_configurable() -> None:
 def test_queues_are_encrypted_and_dead_letters_outlive_their_source(
     serverless: RecordingMocks,
 ) -> None:
-    queue = serverless.one("aws:sqs/queue:Queue", "storage-uploads")
-    dlq = serverless.one("aws:sqs/queue:Queue", "storage-uploads-dlq")
+    queue = serverless.one(QUEUE, "storage-uploads")
+    dlq = serverless.one(QUEUE, "storage-uploads-dlq")
     for q in (queue, dlq):
         assert rules.queue_encryption(q.inputs) == [], q.name
     redrive = json.loads(queue.inputs["redrivePolicy"])
     assert redrive == {
-        "deadLetterTargetArn": "arn:aws:sqs:eu-west-1:123456789012:storage-uploads-dlq",
+        "deadLetterTargetArn": dlq.outputs["arn"],
         "maxReceiveCount": 5,
     }
-    assert dlq.inputs["messageRetentionSeconds"] == 14 * 24 * 3600
+    assert dlq.inputs["messageRetentionSeconds"] == 14 * 24 * 3600  # the SQS maximum
+    assert queue.inputs["messageRetentionSeconds"] == 13 * 24 * 3600
     assert queue.inputs["messageRetentionSeconds"] < dlq.inputs["messageRetentionSeconds"]
     assert (
         rules.queues_have_dead_letters(
@@ -134,16 +149,24 @@ def test_queues_are_encrypted_and_dead_letters_outlive_their_source(
     )
 
 
+def test_the_queue_retention_is_configurable() -> None:
+    mocks = run_stack({**STACK_CONFIG, "dermascan:queueRetentionDays": "7"})
+    queue = mocks.one(QUEUE, "storage-uploads").inputs
+    assert queue["messageRetentionSeconds"] == 7 * 24 * 3600
+
+
 def test_only_s3_from_this_bucket_and_account_may_send_to_the_queue(
     serverless: RecordingMocks,
 ) -> None:
-    document = policy_of(serverless.one("aws:sqs/queuePolicy:QueuePolicy"))
-    (only,) = document["Statement"]
+    document = policy_of(
+        serverless.one("aws:sqs/queuePolicy:QueuePolicy", "storage-uploads-policy")
+    )
+    (only,) = [s for s in document["Statement"] if s["Effect"] == "Allow"]
     assert only["Principal"] == {"Service": "s3.amazonaws.com"}
     assert only["Action"] == "sqs:SendMessage"
-    assert only["Resource"] == "arn:aws:sqs:eu-west-1:123456789012:storage-uploads"
+    assert only["Resource"] == arn(serverless, QUEUE, "storage-uploads")
     assert only["Condition"] == {
-        "ArnEquals": {"aws:SourceArn": "arn:aws:s3:::storage-images-bucket"},
+        "ArnEquals": {"aws:SourceArn": arn(serverless, BUCKET, "storage-images")},
         "StringEquals": {"aws:SourceAccount": "123456789012"},
     }
 
@@ -152,23 +175,56 @@ def test_only_new_images_under_uploads_are_notified_so_results_cannot_recurse(
     serverless: RecordingMocks,
 ) -> None:
     notification = serverless.one("aws:s3/bucketNotification:BucketNotification")
-    assert notification.inputs["bucket"] == "storage-images-id"
+    assert notification.inputs["bucket"] == serverless.one(BUCKET, "storage-images").id
     queues = notification.inputs["queues"]
     assert {q["filterSuffix"] for q in queues} == set(IMAGE_SUFFIXES)
     for q in queues:
         assert q["filterPrefix"] == "uploads/"
         assert q["events"] == ["s3:ObjectCreated:*"]
-        assert q["queueArn"] == "arn:aws:sqs:eu-west-1:123456789012:storage-uploads"
+        assert q["queueArn"] == arn(serverless, QUEUE, "storage-uploads")
 
 
 @pytest.mark.parametrize(
     ("changes", "field"),
     [
         ({"max_receive_count": 3}, "max_receive_count"),
-        ({"dlq_retention_seconds": 3600}, "dlq_retention_seconds"),
+        ({"queue_retention_days": 14}, "queue_retention_days"),
+        ({"queue_retention_days": 0}, "queue_retention_days"),
         ({"upload_retention_days": 0}, "upload_retention_days"),
     ],
 )
 def test_storage_args_refuse_unsafe_values(changes: dict[str, object], field: str) -> None:
     with pytest.raises(ValueError, match=field):
         StorageArgs(account_id="1", region="eu-west-1", **changes)  # type: ignore[arg-type]
+
+
+DATA = (
+    BUCKET,
+    KEY,
+    "aws:kms/alias:Alias",
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock",
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls",
+    "aws:s3/bucketVersioning:BucketVersioning",
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration",
+    "aws:s3/bucketPolicy:BucketPolicy",
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration",
+    "aws:s3/bucketLogging:BucketLogging",
+)
+
+
+def test_destroy_keeps_the_buckets_their_settings_and_the_key(serverless: RecordingMocks) -> None:
+    kept = [r for r in serverless.resources if r.type in DATA]
+    assert len(kept) == 17  # 2 buckets x 7 kinds, no logging for the log bucket, key, alias
+    assert [r.name for r in kept if r.retain_on_delete is not True] == []
+    for bucket in serverless.of_type(BUCKET):
+        assert bucket.inputs["forceDestroy"] is False, bucket.name
+    # What holds no data goes with the stack.
+    for queue in serverless.of_type(QUEUE):
+        assert queue.retain_on_delete is not True, queue.name
+
+
+def test_a_throwaway_stack_deletes_its_buckets_and_key() -> None:
+    mocks = run_stack({**STACK_CONFIG, "dermascan:forceDestroy": "true"})
+    assert [r.name for r in mocks.resources if r.retain_on_delete] == []
+    for bucket in mocks.of_type(BUCKET):
+        assert bucket.inputs["forceDestroy"] is True, bucket.name
