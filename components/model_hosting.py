@@ -13,16 +13,12 @@ import pulumi_aws as aws
 
 from components import _policies
 from components.containers import NoArmImage, huggingface_inference_image, is_graviton
+from policy.rules import has_local_storage
 
 VARIANT = "AllTraffic"
 ENDPOINT_LOG_GROUP_PREFIX = "/aws/sagemaker/Endpoints/"
 # SageMaker API Reference, CreateEndpoint, EndpointName.
 _ENDPOINT_NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
-# Instance families with local NVMe storage refuse a KMS key for the volume (they encrypt it
-# with a hardware key of their own).
-_LOCAL_STORAGE = re.compile(
-    r"^ml\.([a-z]+\d+[a-z]*d[a-z]*|g4dn|g5|g6|p3dn|p4d|p4de|p5|inf2|trn1)\."
-)
 
 
 @dataclass(frozen=True)
@@ -235,7 +231,9 @@ class ModelHosting(pulumi.ComponentResource):
                 instance_type=args.instance_type,
                 initial_instance_count=args.min_instances,
             )
-            kms_key = None if _LOCAL_STORAGE.match(args.instance_type) else args.kms_key_arn
+            # Instance types with local NVMe storage refuse a KMS key for the volume (they
+            # encrypt it with a hardware key of their own); the policy pack holds that list.
+            kms_key = None if has_local_storage(args.instance_type) else args.kms_key_arn
         config = aws.sagemaker.EndpointConfiguration(
             f"{name}-config-{on}", production_variants=[variant], kms_key_arn=kms_key, opts=child
         )

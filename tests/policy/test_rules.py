@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from components import model_hosting
 from policy import rules
 from policy.rules import UNKNOWN, Resource
 from tests.conftest import STACK_CONFIG, RecordingMocks, run_stack
@@ -452,30 +451,6 @@ def test_endpoint_configs_encrypt_unless_serverless_or_local_storage(
     for mocks in (stack, realtime, realtime_local_storage):
         (config,) = mocks.of_type(rules.ENDPOINT_CONFIG)
         assert rules.endpoint_config_encryption(config.inputs) == []
-
-
-@pytest.mark.parametrize(
-    "instance_type",
-    [
-        "ml.m5.large",
-        "ml.m5d.large",
-        "ml.c5.xlarge",
-        "ml.c6gd.large",
-        "ml.r5d.2xlarge",
-        "ml.g4dn.xlarge",
-        "ml.g5.2xlarge",
-        "ml.g6.xlarge",
-        "ml.p3.2xlarge",
-        "ml.p4d.24xlarge",
-        "ml.inf2.xlarge",
-        "ml.trn1.2xlarge",
-        "ml.t2.medium",
-    ],
-)
-def test_the_policy_and_the_component_agree_on_local_storage(instance_type: str) -> None:
-    """One fact in two places until the component imports ``rules.has_local_storage``."""
-    component = model_hosting._LOCAL_STORAGE.match(instance_type) is not None
-    assert rules.has_local_storage(instance_type) == component
 
 
 def test_a_network_isolated_model_cannot_be_served_serverless() -> None:
