@@ -47,16 +47,18 @@ def sign_in_configured() -> bool:
 def current_owner(backend: Backend) -> str | None:
     """Whose data this session sees: the signed-in user's opaque owner, or the shared default.
 
-    Returns None when sign-in is configured and nobody is signed in yet.
+    With sign-in, the owner derives from the ID token's issuer and subject together, never the
+    e-mail address. Returns None when sign-in is configured and nobody is signed in yet, or the
+    identity lacks an issuer or a subject: such a session sees nobody's data.
     """
     if not sign_in_configured():
         return backend.default_owner
     if not st.user.is_logged_in:
         return None
-    subject = st.user.get("sub") or st.user.get("email")
-    if not subject:
+    issuer, subject = st.user.get("iss"), st.user.get("sub")
+    if not isinstance(issuer, str) or not issuer or not isinstance(subject, str) or not subject:
         return None
-    return owner_for_identity(str(subject))
+    return owner_for_identity(issuer, subject)
 
 
 def active_session() -> tuple[Backend, str]:

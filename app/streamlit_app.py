@@ -45,9 +45,21 @@ st.caption(f"dermascan · skin-lesion triage support · data: **{plain(backend.l
 st.info(DISCLAIMER, icon=":material/medical_information:")
 
 if sign_in_configured():
-    if current_owner(backend) is None:
+    if not st.user.is_logged_in:
         st.write("Sign in to classify images and see your own history.")
         st.button("Sign in", on_click=st.login, type="primary")
+        if page.title != "About":
+            st.stop()
+    elif current_owner(backend) is None:
+        # Without an issuer and a subject there is no owner to keep this person's data apart
+        # from anyone else's, so no page that shows or stores data runs.
+        st.warning(
+            "Your identity provider did not say who you are (the sign-in carried no issuer or "
+            "no subject), so dermascan cannot keep your data apart from anyone else's. Sign "
+            "out, and ask whoever runs dermascan to check its sign-in settings.",
+            icon=":material/no_accounts:",
+        )
+        st.button("Sign out", on_click=st.logout)
         if page.title != "About":
             st.stop()
     else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import re
 import secrets
 import threading
@@ -110,14 +111,26 @@ def check_owner(owner: str) -> str:
     return owner
 
 
-def owner_for_identity(subject: str) -> str:
-    """An opaque owner slug for a signed-in identity (an OIDC subject or e-mail address).
+def owner_for_identity(issuer: str, subject: str) -> str:
+    """An opaque owner slug for a signed-in identity: an OIDC issuer and subject together.
 
-    The slug is a hash, so storage keys never reveal who a patient or clinician is.
+    A subject is unique only within its issuer, so two identity providers may give two people
+    the same one: the owner hashes both. Never an e-mail address (people change it, providers
+    reuse it, and storage keys must not reveal who a patient or clinician is).
+
+    Args:
+        issuer: the ID token's ``iss``, exactly as the provider sent it (OIDC compares issuers
+            as exact strings, so neither is normalised here).
+        subject: the ID token's ``sub``.
+
+    Raises:
+        ValueError: the issuer or the subject is missing or empty.
     """
-    if not subject:
-        raise ValueError("an identity is needed to derive an owner")
-    return "u-" + hashlib.sha256(subject.encode("utf-8")).hexdigest()[:32]
+    if not isinstance(issuer, str) or not issuer or not isinstance(subject, str) or not subject:
+        raise ValueError("an identity needs both an issuer and a subject to derive an owner")
+    # A JSON array keeps the two apart: no issuer and subject pair can spell another pair.
+    identity = json.dumps([issuer, subject], ensure_ascii=False, separators=(",", ":"))
+    return "u-" + hashlib.sha256(identity.encode("utf-8")).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

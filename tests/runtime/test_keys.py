@@ -143,12 +143,42 @@ def test_prefixes_must_not_nest_so_results_never_trigger_processing() -> None:
         KeyLayout(uploads="uploads")
 
 
+HOSPITAL = "https://login.hospital.example"
+CLINIC = "https://id.clinic.example/realms/staff"
+
+
 def test_owners_for_identities_are_opaque_stable_slugs() -> None:
-    owner = owner_for_identity("jane.doe@clinic.example")
-    assert owner == owner_for_identity("jane.doe@clinic.example")
-    assert owner != owner_for_identity("john@clinic.example")
+    owner = owner_for_identity(HOSPITAL, "jane.doe@clinic.example")
+    assert owner == owner_for_identity(HOSPITAL, "jane.doe@clinic.example")
+    assert owner != owner_for_identity(HOSPITAL, "john@clinic.example")
     assert "jane" not in owner
+    assert "hospital" not in owner
     assert KeyLayout().owner_uploads(owner) == f"uploads/{owner}/"
+
+
+def test_the_same_subject_at_another_issuer_is_another_owner() -> None:
+    # Subjects are unique only within their issuer: two providers may both have a "1234".
+    assert owner_for_identity(HOSPITAL, "1234") != owner_for_identity(CLINIC, "1234")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (("https://a.example", "b|c"), ("https://a.example|b", "c")),
+        (("https://a.example/", "x"), ("https://a.example", "/x")),
+        (("https://a.example", "x"), ("https://a.example/", "x")),  # issuers match exactly
+    ],
+)
+def test_issuer_and_subject_never_run_together(
+    first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    assert owner_for_identity(*first) != owner_for_identity(*second)
+
+
+@pytest.mark.parametrize(("issuer", "subject"), [("", "1234"), (HOSPITAL, ""), ("", "")])
+def test_an_identity_without_issuer_or_subject_has_no_owner(issuer: str, subject: str) -> None:
+    with pytest.raises(ValueError, match="both an issuer and a subject"):
+        owner_for_identity(issuer, subject)
 
 
 @pytest.mark.parametrize("owner", ["", "Local", "a/b", "..", "-x", "a" * 64, "ü"])
