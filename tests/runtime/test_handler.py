@@ -14,16 +14,17 @@ import boto3
 import pytest
 
 from runtime.events import created_objects
+from runtime.images import prepare
 from runtime.keys import KeyLayout, new_id
 from runtime.labels import CLASSES
 from runtime.records import Prediction
 from tests.aws import (
+    LABEL_CODES,
     REGION,
-    EndpointFaults,
+    EndpointDouble,
     LambdaContext,
-    container_answer,
+    endpoint_scores,
     lambda_sqs_record,
-    queue_endpoint_answers,
     wire_uploads_queue,
 )
 
@@ -41,7 +42,7 @@ class Deployment:
     sqs: Any
     queue_url: str
     queue_arn: str
-    endpoint: EndpointFaults
+    endpoint: EndpointDouble
 
     def upload(self, data: bytes, key: str | None = None) -> str:
         key = key or LAYOUT.upload_key("local", new_id(), "jpg")
@@ -92,10 +93,15 @@ def deployment(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[De
     # A fresh import, as in a new execution environment: settings and clients at module scope.
     sys.modules.pop("runtime.handler", None)
     handler = importlib.import_module("runtime.handler")
-    endpoint = EndpointFaults()
+    endpoint = EndpointDouble()
     endpoint.attach(handler.sagemaker_runtime)
     yield Deployment(handler, s3, sqs, queue_url, queue_arn, endpoint)
     sys.modules.pop("runtime.handler", None)
+
+
+def expected_scores(upload: bytes) -> dict[str, float]:
+    """The scores the endpoint double gives the model input made from ``upload``, by code."""
+    return {LABEL_CODES[label]: s for label, s in endpoint_scores(prepare(upload).jpeg).items()}
 
 
 def drain_test_event(deployment: Deployment) -> None:
@@ -115,7 +121,6 @@ def test_a_real_sample_yields_one_ok_record_with_seven_scores(
     deployment: Deployment, sample_jpeg: bytes, capsys: pytest.CaptureFixture[str]
 ) -> None:
     drain_test_event(deployment)
-    queue_endpoint_answers(container_answer())
     key = deployment.upload(sample_jpeg)
     records = deployment.receive()
     assert len(records) == 1
@@ -125,7 +130,11 @@ def test_a_real_sample_yields_one_ok_record_with_seven_scores(
     assert record is not None
     assert record.status == "ok"
     assert list(record.scores) == list(CLASSES)
-    assert record.top == "bkl"
+    # The endpoint's answer for exactly this image, all seven classes of it: the image arrived
+    # intact, top_k=7 was asked for, and every label was mapped to its code.
+    expected = expected_scores(sample_jpeg)
+    assert dict(record.scores) == pytest.approx(expected)
+    assert record.top == max(expected, key=lambda code: expected[code])
     assert record.model.endpoint == ENDPOINT
     ref = LAYOUT.parse_upload_key(key)
     thumbnail = LAYOUT.thumbnail_key(ref.owner, ref.id)
@@ -136,7 +145,7 @@ def test_a_real_sample_yields_one_ok_record_with_seven_scores(
     output = capsys.readouterr().out
     metrics = [json.loads(line) for line in output.splitlines() if '"_aws"' in line]
     assert any(m.get("Predictions") == [1.0] or m.get("Predictions") == 1.0 for m in metrics)
-    assert any(m.get("class") == "bkl" for m in metrics)
+    assert any(m.get("class") == record.top for m in metrics)
     assert records[0]["body"] not in output
 
 
@@ -144,7 +153,6 @@ def test_the_same_message_twice_calls_the_endpoint_once(
     deployment: Deployment, sample_jpeg: bytes
 ) -> None:
     drain_test_event(deployment)
-    queue_endpoint_answers(container_answer())
     key = deployment.upload(sample_jpeg)
     records = deployment.receive()
     first = deployment.invoke(records)
@@ -159,7 +167,6 @@ def test_a_key_with_spaces_plus_and_unicode_is_decoded_and_classified(
     deployment: Deployment, sample_jpeg: bytes
 ) -> None:
     drain_test_event(deployment)
-    queue_endpoint_answers(container_answer())
     key = "uploads/local/my photo+1 (ü).jpg"
     deployment.upload(sample_jpeg, key)
     records = deployment.receive()
@@ -169,6 +176,7 @@ def test_a_key_with_spaces_plus_and_unicode_is_decoded_and_classified(
     (record,) = deployment.records()
     assert record.upload_key == key
     assert record.status == "ok"
+    assert dict(record.scores) == pytest.approx(expected_scores(sample_jpeg))
     # A redelivery finds the same record: its id derives from the key and upload time.
     assert deployment.invoke(records) == {"batchItemFailures": []}
     assert len(deployment.records()) == 1
@@ -179,7 +187,6 @@ def test_a_throttled_endpoint_fails_exactly_that_message_and_writes_nothing(
     deployment: Deployment, sample_jpeg: bytes, sample_paths: dict[str, Any]
 ) -> None:
     drain_test_event(deployment)
-    queue_endpoint_answers(container_answer(), container_answer())  # one per distinct image
     throttled = deployment.upload(sample_jpeg)
     fine = deployment.upload(sample_paths["nv"].read_bytes())
     records = deployment.receive()
@@ -195,6 +202,9 @@ def test_a_throttled_endpoint_fails_exactly_that_message_and_writes_nothing(
     fine_record = deployment.record(fine)
     assert fine_record is not None
     assert fine_record.status == "ok"
+    assert dict(fine_record.scores) == pytest.approx(
+        expected_scores(sample_paths["nv"].read_bytes())
+    )
 
 
 def test_a_corrupt_image_gets_an_error_record_and_no_failure(
