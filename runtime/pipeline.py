@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from runtime.classifiers import Classifier, InferenceRejected
+from runtime.classifiers import Classifier
 from runtime.images import (
     ImageLimits,
     InvalidImage,
@@ -53,8 +53,9 @@ def classify_image(
 ) -> Prediction:
     """Validate, prepare and classify one image; build its record. Stores nothing.
 
-    A bad image or an input the model refuses gives an ``error`` record; every other failure
-    (a transient endpoint error, a misconfigured model) raises.
+    A bad image gives an ``error`` record; every other failure (a transient endpoint error, a
+    misconfigured model) raises, so no record ever blames the image for them or carries their
+    text.
 
     Args:
         data: the uploaded bytes.
@@ -81,10 +82,7 @@ def classify_image(
         format=prepared.format,
     )
     inference_start = time.perf_counter()
-    try:
-        scores = classifier.classify(prepared.jpeg)
-    except InferenceRejected as exc:
-        return _failed(upload, classifier, "inference_rejected", str(exc), info, start, clock)
+    scores = classifier.classify(prepared.jpeg)
     done = time.perf_counter()
     return Prediction.ok(
         id=upload.id,

@@ -68,6 +68,8 @@ class EndpointFaults:
     def __init__(self) -> None:
         self.requests: list[AWSPreparedRequest] = []
         self.faults: list[tuple[int, str]] = []
+        self.message = "injected {code}"
+        """The faults' error message; ``{code}`` is replaced by the error code."""
 
     def attach(self, client: BaseClient) -> None:
         """Hook into ``client`` ahead of moto's own handler, so injected faults win."""
@@ -81,7 +83,7 @@ class EndpointFaults:
         if not self.faults:
             return None  # moto answers
         status, code = self.faults.pop(0)
-        payload: dict[str, object] = {"message": f"injected {code}"}
+        payload: dict[str, object] = {"message": self.message.format(code=code)}
         if code == "ModelError":
             # SageMaker answers 424 and passes on the container's own status.
             payload["OriginalStatusCode"] = status

@@ -15,7 +15,6 @@ from runtime.classifiers import (
     DEFAULT_MODEL_ID,
     DEFAULT_MODEL_REVISION,
     ClassifierError,
-    InferenceRejected,
     ModelUnavailable,
     SageMakerClassifier,
     TransformersClassifier,
@@ -64,7 +63,7 @@ def test_a_five_label_answer_is_an_error_not_a_result(
     faults.honour_parameters = False  # a container that drops top_k answers its default 5
     with pytest.raises(ClassifierError, match=r"5 of 7 classes.*top_k=7") as failed:
         endpoint.classify(prepare(sample_jpeg).jpeg)
-    assert not isinstance(failed.value, TransientError | InferenceRejected)
+    assert not isinstance(failed.value, TransientError)
 
 
 def test_the_request_is_json_with_the_image_and_top_k_7(
@@ -100,8 +99,21 @@ def test_the_record_names_the_endpoint_and_the_pinned_model(
         ([{"label": "mole", "score": 0.5}], "label we do not know"),
         ([{"label": "melanoma", "score": 1.5}], r"out of \[0, 1\]"),
         ([{"label": "melanoma", "score": 0.5}, {"label": "MELANOMA", "score": 0.5}], "twice"),
+        (
+            [{"label": label, "score": 0.9} for label in LABEL_CODES],  # a sigmoid head
+            r"sum to 6\.3000, not 1",
+        ),
+        ([{"label": label, "score": 0.1} for label in LABEL_CODES], r"sum to 0\.7000, not 1"),
     ],
-    ids=["not-a-list", "no-score", "unknown-label", "out-of-range", "duplicate"],
+    ids=[
+        "not-a-list",
+        "no-score",
+        "unknown-label",
+        "out-of-range",
+        "duplicate",
+        "sigmoid",
+        "short-of-one",
+    ],
 )
 def test_malformed_answers_fail_loudly(answer: object, message: str) -> None:
     with pytest.raises(ClassifierError, match=message):
@@ -146,13 +158,16 @@ def test_transient_failures_are_transient_errors(
         endpoint.classify(b"jpeg")
 
 
-def test_a_model_error_for_a_bad_input_is_permanent(
-    endpoint: SageMakerClassifier, faults: EndpointDouble
+def test_a_container_4xx_is_a_deployment_fault_not_the_images(
+    endpoint: SageMakerClassifier, faults: EndpointDouble, sample_jpeg: bytes
 ) -> None:
+    # Only a valid 224x224 JPEG is ever sent, so a container that refuses it is misconfigured:
+    # a ClassifierError (retried by SQS, then dead-lettered), never an error record.
     faults.faults = [(400, "ModelError")]
-    with pytest.raises(InferenceRejected, match="ModelError"):
-        endpoint.classify(b"jpeg")
-    assert len(faults.requests) == 1  # never retried
+    with pytest.raises(ClassifierError, match="ModelError") as failed:
+        endpoint.classify(prepare(sample_jpeg).jpeg)
+    assert type(failed.value) is ClassifierError
+    assert len(faults.requests) == 1  # botocore does not retry a 424; SQS redelivers
 
 
 def test_a_missing_endpoint_is_a_deployment_error_not_a_bad_image(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.models import random_vit
 from runtime.cli import EXIT_MODEL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
 from runtime.labels import CLASSES
 from runtime.records import Prediction
@@ -76,6 +77,25 @@ def test_a_model_that_cannot_be_downloaded_says_what_to_do(
     assert "DERMASCAN_MODEL" in done.stderr
     assert "network" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_model_whose_scores_do_not_sum_to_1_exits_3_without_a_traceback(
+    tmp_path: Path, sample_paths: dict[str, Path]
+) -> None:
+    # The tiny ViT with a multi-label head: transformers applies a sigmoid, so the seven scores
+    # are independent and do not sum to 1. They must never become a record.
+    model = random_vit(tmp_path / "sigmoid-vit", "tiny")
+    config = json.loads((model / "config.json").read_text())
+    config["problem_type"] = "multi_label_classification"
+    (model / "config.json").write_text(json.dumps(config))
+    env = {"DERMASCAN_MODEL": str(model), "DERMASCAN_DATA_DIR": str(tmp_path / "data")}
+    done = run_dermascan("classify", sample_paths["mel"], env=env)
+    assert done.returncode == EXIT_MODEL, done.stderr
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("dermascan:")]
+    assert "the model failed" in line
+    assert "not 1" in line
 
 
 def test_several_files_each_get_a_line_and_bad_ones_do_not_stop_the_rest(

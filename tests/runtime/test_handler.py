@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -205,6 +206,54 @@ def test_a_throttled_endpoint_fails_exactly_that_message_and_writes_nothing(
     assert dict(fine_record.scores) == pytest.approx(
         expected_scores(sample_paths["nv"].read_bytes())
     )
+
+
+@pytest.fixture
+def logged(deployment: Deployment) -> Iterator[list[str]]:
+    """Every line the handler's logger writes, formatted with its traceback."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(logging.Formatter().format(record))
+
+    # Powertools' Logger writes to the stream it found at its first import; listen directly.
+    target = logging.getLogger(deployment.handler.logger.name)
+    collector = Collect()
+    target.addHandler(collector)
+    yield lines
+    target.removeHandler(collector)
+
+
+def test_a_container_4xx_is_retried_and_its_aws_text_stays_in_the_logs(
+    deployment: Deployment, sample_jpeg: bytes, logged: list[str]
+) -> None:
+    drain_test_event(deployment)
+    key = deployment.upload(sample_jpeg)
+    records = deployment.receive()
+    aws_text = (
+        'Received client error (400) from primary with message "unknown parameter". See '
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logEventViewer"
+        ":group=/aws/sagemaker/Endpoints/dermascan-endpoint in account 123456789012"
+    )
+    deployment.endpoint.message = aws_text
+    deployment.endpoint.faults = [(400, "ModelError")]
+
+    # A deployment fault, not the image's: the message fails so SQS redelivers it, and then
+    # (still failing) dead-letters it with its alarm. No record blames the image.
+    first = deployment.invoke(records)
+    assert first == {"batchItemFailures": [{"itemIdentifier": records[0]["messageId"]}]}
+    assert deployment.record(key) is None
+    assert len(deployment.endpoint.requests) == 1
+    assert any("123456789012" in line for line in logged)  # the raw text went to the logs
+
+    assert deployment.invoke(records) == {"batchItemFailures": []}  # the redelivery
+    record = deployment.record(key)
+    assert record is not None
+    assert record.status == "ok"
+    stored = record.to_json()
+    for secret in ("123456789012", "console.aws.amazon.com", ENDPOINT + " in", "ModelError"):
+        assert secret not in stored
 
 
 def test_a_corrupt_image_gets_an_error_record_and_no_failure(

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from runtime.classifiers import ClassifierError, InferenceRejected, TransientError
+from runtime.classifiers import ClassifierError, TransientError
 from runtime.images import ImageLimits
 from runtime.keys import InvalidKey, KeyLayout, new_id
 from runtime.pipeline import process_upload
@@ -136,18 +136,6 @@ def test_a_misconfigured_model_raises_instead_of_blaming_the_image(
     with pytest.raises(ClassifierError, match="5 of 7"):
         process_upload(key, store=store, classifier=classifier)
     assert not store.exists(LAYOUT.prediction_key("local", LAYOUT.parse_upload_key(key).id))
-
-
-def test_an_input_the_model_rejects_gets_an_error_record(
-    store: LocalStore, classifier: FakeClassifier, sample_jpeg: bytes
-) -> None:
-    key = upload(store, sample_jpeg)
-    classifier.errors = [InferenceRejected("ModelError: cannot identify image")]
-    record = process_upload(key, store=store, classifier=classifier)
-    assert record.error is not None
-    assert record.error.code == "inference_rejected"
-    assert record.image is not None
-    assert record.image.format == "JPEG"  # what was learnt of the image is kept
 
 
 class LosingStore(LocalStore):
