@@ -23,6 +23,14 @@ from runtime.stores import ObjectNotFound, ObjectTooLarge, Store
 Clock = Callable[[], datetime]
 
 
+class ConcurrentWrite(RuntimeError):
+    """Another worker is writing this upload's record and it cannot be read yet (S3's 409).
+
+    Nothing is lost: retrying later finds that record, or writes this one if the other write
+    failed.
+    """
+
+
 def utc_now() -> datetime:
     """The current time in UTC."""
     return datetime.now(UTC)
@@ -135,6 +143,7 @@ def process_upload(
         InvalidKey: ``key`` is not an upload key of ``layout`` (see ``KeyLayout.upload_for``).
         ClassifierError: a transient or configuration failure; nothing was written, so a
             retry starts afresh.
+        ConcurrentWrite: another worker's record write is in flight; retry later.
     """
     layout = layout or KeyLayout()
     limits = limits or ImageLimits()
@@ -181,7 +190,11 @@ def process_upload(
         return record
     # Another worker finished the same upload first: theirs is the record.
     winner = _existing(store, prediction_key)
-    return winner if winner is not None else record
+    if winner is None:
+        # Its write is still in flight (or failed): returning this unstored record would let
+        # the caller acknowledge an upload that may never get one.
+        raise ConcurrentWrite(f"{prediction_key} is being written by another worker")
+    return winner
 
 
 def _existing(store: Store, prediction_key: str) -> Prediction | None:

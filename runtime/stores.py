@@ -48,7 +48,8 @@ class Store(Protocol):
         """Write ``data`` under ``key`` only if nothing is there, atomically.
 
         Returns:
-            True if this call wrote it, False if the key already existed.
+            True if this call wrote it; False if the key already existed or another writer's
+            write of it is in flight (S3's 409), which may not be readable yet.
         """
         ...
 
@@ -81,6 +82,9 @@ def _check_page_args(prefix: str, limit: int, cursor: str | None) -> None:
         raise ValueError(f"cursor {cursor!r} does not belong to prefix {prefix!r}")
 
 
+_SOMEONE_ELSE_WROTE = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
+
+
 class S3Store:
     """A ``Store`` over one S3 bucket. The caller creates and configures the client."""
 
@@ -97,9 +101,10 @@ class S3Store:
                 Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, IfNoneMatch="*"
             )
         except ClientError as exc:
-            # 412: the key exists. A 409 (a concurrent conditional write in flight) is not
-            # caught: the caller retries and then finds the other writer's object.
-            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+            # 412: the key exists. 409: another conditional write of it is in flight (real S3
+            # answers that to the loser of a race; moto never does). Either way another writer
+            # is on it: the caller re-reads the winner, and retries later if it is not there.
+            if exc.response.get("Error", {}).get("Code") in _SOMEONE_ELSE_WROTE:
                 return False
             raise
         return True

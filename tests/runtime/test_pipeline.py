@@ -12,7 +12,7 @@ from PIL import Image
 from runtime.classifiers import ClassifierError, TransientError
 from runtime.images import ImageLimits
 from runtime.keys import InvalidKey, KeyLayout, new_id
-from runtime.pipeline import process_upload
+from runtime.pipeline import ConcurrentWrite, process_upload
 from runtime.records import Prediction
 from runtime.stores import LocalStore
 from tests.fakes import FAKE_MODEL, FakeClassifier, scores_with_top
@@ -164,6 +164,30 @@ def test_when_two_workers_race_the_first_record_stands(
     record = process_upload(key, store=store, classifier=classifier, on_new=new.append)
     assert record == winner
     assert new == []  # this run wrote nothing, so it counts nothing
+
+
+class InFlightStore(LocalStore):
+    """A store where another worker's write of the record is in flight and not readable yet:
+    S3's 409 ConditionalRequestConflict, which ``S3Store.put_if_absent`` reports as False."""
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        if key.startswith("predictions/"):
+            return False
+        return super().put_if_absent(key, data, content_type)
+
+
+def test_a_record_write_in_flight_elsewhere_is_retried_not_acknowledged(
+    tmp_path: Path, classifier: FakeClassifier, sample_jpeg: bytes
+) -> None:
+    store = InFlightStore(tmp_path)
+    key = upload(store, sample_jpeg)
+    new: list[Prediction] = []
+    with pytest.raises(ConcurrentWrite):
+        process_upload(key, store=store, classifier=classifier, on_new=new.append)
+    assert new == []
+    # The other write failed after all: the retry finds no record and writes its own.
+    retried = process_upload(key, store=LocalStore(tmp_path), classifier=classifier)
+    assert retried.status == "ok"
 
 
 @pytest.mark.parametrize(

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 
 from runtime.stores import LocalStore, ObjectNotFound, ObjectTooLarge, S3Store, Store
 
@@ -179,3 +182,54 @@ def test_local_listing_skips_keys_whose_files_are_gone(tmp_path: Path) -> None:
         ("uploads/local/c.jpg",),
         None,
     )
+
+
+# --- S3Store specifics -----------------------------------------------------------------------
+
+
+class ConflictingWriter:
+    """A before-send hook playing real S3's answer to the loser of a conditional-write race:
+    the winner's object lands, and this request gets ``409 ConditionalRequestConflict``.
+
+    The 409 is answered below botocore, so its real error parsing and retry policy run.
+    """
+
+    def __init__(self, winner: S3Store, data: bytes) -> None:
+        self.winner = winner
+        self.data = data
+        self.conflicts = 0
+
+    def __call__(self, request: AWSPreparedRequest, **_: object) -> AWSResponse | None:
+        if "If-None-Match" not in request.headers:
+            return None
+        key = unquote(urlsplit(request.url).path.lstrip("/"))  # virtual-hosted: /<key>
+        self.winner.put(key, self.data, "application/json")  # the other writer got there first
+        self.conflicts += 1
+        body = (
+            b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>ConditionalRequestConflict'
+            b"</Code><Message>A conflicting conditional operation is currently in progress "
+            b"against this resource. Please try again.</Message></Error>"
+        )
+        return AWSResponse(request.url, 409, {}, _RawBody(body))  # type: ignore[arg-type]
+
+
+class _RawBody(io.BytesIO):
+    def stream(self, **_: object) -> Iterator[bytes]:
+        yield self.getvalue()
+
+
+def test_s3_a_409_conflict_means_another_writer_like_a_412(mocked_aws: None) -> None:
+    client = boto3.client("s3", region_name="eu-west-1")
+    client.create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    other = S3Store(boto3.client("s3", region_name="eu-west-1"), BUCKET)
+    conflict = ConflictingWriter(other, b'{"winner": true}')
+    client.meta.events.register_first("before-send.s3.PutObject", conflict)  # type: ignore[arg-type]
+    store = S3Store(client, BUCKET)
+
+    assert (
+        store.put_if_absent("predictions/local/race.json", b'{"loser": 1}', "text/plain") is False
+    )
+    assert conflict.conflicts == 1  # answered once, not retried by botocore
+    assert store.get("predictions/local/race.json") == b'{"winner": true}'
