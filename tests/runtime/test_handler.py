@@ -270,6 +270,29 @@ def test_a_corrupt_image_gets_an_error_record_and_no_failure(
     assert deployment.endpoint.requests == []
 
 
+def test_a_file_that_is_no_image_gets_an_error_record_through_s3_and_sqs(
+    deployment: Deployment,
+) -> None:
+    # What the app stores for a file that is no accepted image: uploads/<owner>/<id>.bin. The
+    # notification (uploads/ prefix, no suffix filter, as the stack declares it) announces it.
+    drain_test_event(deployment)
+    key = deployment.upload(
+        b"%PDF-1.7 referral letter", LAYOUT.upload_key("local", new_id(), "bin")
+    )
+    records = deployment.receive()
+    assert [created_objects(r["body"])[0].key for r in records] == [key]
+    assert deployment.invoke(records) == {"batchItemFailures": []}
+    record = deployment.record(key)
+    assert record is not None
+    assert record.status == "error"
+    assert record.error is not None
+    assert (record.error.code, record.error.message) == (
+        "not_an_image",
+        "This file is a PDF document, not a photo. Upload JPEG, PNG or WebP.",
+    )
+    assert deployment.endpoint.requests == []
+
+
 def test_keys_outside_the_uploads_prefix_are_ignored(deployment: Deployment) -> None:
     drain_test_event(deployment)
     body = {
