@@ -6,6 +6,7 @@ import json
 
 import boto3
 import pytest
+from mypy_boto3_s3.type_defs import FilterRuleTypeDef, QueueConfigurationTypeDef
 
 from components.storage import StorageArgs
 from policy import rules
@@ -171,9 +172,9 @@ def test_the_stacks_notification_on_moto_announces_every_upload_and_no_result(
     s3.create_bucket(Bucket="images", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     url = sqs.create_queue(QueueName="uploads")["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
-    configurations = []
+    configurations: list[QueueConfigurationTypeDef] = []
     for queue in serverless.one("aws:s3/bucketNotification:BucketNotification").inputs["queues"]:
-        rules = [{"Name": "prefix", "Value": queue["filterPrefix"]}]
+        rules: list[FilterRuleTypeDef] = [{"Name": "prefix", "Value": queue["filterPrefix"]}]
         if "filterSuffix" in queue:
             rules.append({"Name": "suffix", "Value": queue["filterSuffix"]})
         configurations.append(
