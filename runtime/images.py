@@ -91,10 +91,15 @@ class PreparedImage:
 
 
 def too_large(size: int, limit: int) -> InvalidImage:
-    """The refusal of a file of ``size`` bytes over the ``limit``, for every place that checks."""
-    return InvalidImage(
-        "too_large", f"The file is {_megabytes(size)}; the limit is {_megabytes(limit)}."
-    )
+    """The refusal of a file of ``size`` bytes over the ``limit``, for every place that checks.
+
+    Sizes are rounded to a tenth of a KB or MB unless that would make them look equal
+    (10 MiB and one byte is not "10.0 MB; the limit is 10.0 MB"): then they are exact bytes.
+    """
+    shown, allowed = _human_size(size), _human_size(limit)
+    if shown == allowed:
+        shown, allowed = f"{size:,} bytes", f"{limit:,} bytes ({allowed})"
+    return InvalidImage("too_large", f"The file is {shown}; the limit is {allowed}.")
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -272,5 +277,9 @@ def _accepted_formats(allowed: Iterable[str]) -> str:
     return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
 
 
-def _megabytes(size: int) -> str:
+def _human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size:,} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
     return f"{size / (1024 * 1024):.1f} MB"

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bench.models import random_vit
-from runtime.cli import EXIT_MODEL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
+from runtime.cli import EXIT_MODEL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, _read, main
+from runtime.images import InvalidImage
 from runtime.labels import CLASSES
 from runtime.records import Prediction
 
@@ -181,3 +182,48 @@ def test_evaluating_a_stack_without_its_bucket_exits_2_before_any_work(
     assert code == EXIT_USAGE
     assert "DERMASCAN_BUCKET must be" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_fifo_and_a_device_are_refused_at_once_not_read(
+    model_env: dict[str, str], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "photo.jpg"
+    os.mkfifo(fifo)  # nobody ever writes to it: reading it would wait forever
+    done = subprocess.run(
+        [str(DERMASCAN), "classify", str(fifo), "/dev/zero"],
+        env={**os.environ, **model_env},
+        capture_output=True,
+        text=True,
+        timeout=120,  # a hang fails here instead of stalling the suite
+        check=False,
+    )
+    assert done.returncode == EXIT_REJECTED
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("dermascan:")]
+    refusal = "is not a regular file (a pipe, a device or a socket)"
+    assert lines == [
+        f"dermascan: {fifo}: {refusal}; save the image as a file and give its path",
+        f"dermascan: /dev/zero: {refusal}; save the image as a file and give its path",
+    ]
+
+
+def test_reading_stops_one_byte_past_the_limit_whatever_the_size_claims(tmp_path: Path) -> None:
+    # /proc files say they are 0 bytes long; trusting that would read them whole.
+    with pytest.raises(
+        InvalidImage, match=r"^The file is 11 bytes; the limit is 10 bytes\.$"
+    ) as refused:
+        _read(Path("/proc/self/maps"), 10)
+    assert refused.value.code == "too_large"
+    exact = tmp_path / "exact.jpg"
+    exact.write_bytes(b"x" * 10)
+    assert _read(exact, 10) == b"x" * 10
+
+
+def test_one_byte_over_10_mib_is_told_in_bytes(model_env: dict[str, str], tmp_path: Path) -> None:
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff\xd8\xff" + bytes(10 * 1024 * 1024 - 2))
+    done = run_dermascan("classify", big, env=model_env)
+    assert done.returncode == EXIT_REJECTED
+    assert done.stderr.splitlines()[-1] == (
+        f"dermascan: {big}: The file is 10,485,761 bytes; the limit is 10,485,760 bytes (10.0 MB)."
+    )

@@ -117,16 +117,22 @@ def test_the_format_is_read_from_content_not_a_name(sample_jpeg: bytes) -> None:
 
 
 def test_over_the_byte_limit_is_refused_before_decoding(sample_jpeg: bytes) -> None:
-    limits = ImageLimits(max_bytes=len(sample_jpeg) - 1)
-    with pytest.raises(InvalidImage, match=r"The file is 0\.[0-9] MB; the limit is") as refused:
+    limits = ImageLimits(max_bytes=100_000)
+    with pytest.raises(InvalidImage) as refused:
         prepare(sample_jpeg, limits)
+    assert str(refused.value) == "The file is 145.0 KB; the limit is 97.7 KB."
     assert refused.value.code == "too_large"
 
 
-def test_the_default_byte_limit_is_10_mib() -> None:
-    with pytest.raises(InvalidImage, match=r"limit is 10\.0 MB") as refused:
-        prepare(b"\xff\xd8\xff" + b"\x00" * (10 * 1024 * 1024))
+def test_the_default_byte_limit_is_10_mib_and_one_byte_over_reads_as_over() -> None:
+    with pytest.raises(InvalidImage) as refused:
+        prepare(b"\xff\xd8\xff" + b"\x00" * (10 * 1024 * 1024 - 2))  # 10 MiB + 1 byte
+    assert str(refused.value) == (
+        "The file is 10,485,761 bytes; the limit is 10,485,760 bytes (10.0 MB)."
+    )
     assert refused.value.code == "too_large"
+    with pytest.raises(InvalidImage, match=r"^The file is 12\.0 MB; the limit is 10\.0 MB\.$"):
+        prepare(b"\xff\xd8\xff" + b"\x00" * (12 * 1024 * 1024 - 3))
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
