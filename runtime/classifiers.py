@@ -127,16 +127,23 @@ def sagemaker_request_body(jpeg: bytes) -> bytes:
     return json.dumps(payload).encode("ascii")
 
 
+CONNECT_TIMEOUT_SECONDS: Final = 3.0
+"""Connecting to the regional endpoint takes milliseconds; a connect that takes seconds is an
+outage, better retried than waited for."""
+
+
 def sagemaker_client_config(max_attempts: int = 4, read_timeout: float = 60.0) -> Config:
     """botocore settings for the endpoint client: adaptive retries with a bounded budget.
 
     Adaptive mode retries throttling and 500/502/503/504 with backoff and slows the client down
-    when throttled. ``read_timeout`` matches SageMaker's own 60 s limit for a model's answer.
+    when throttled. ``read_timeout`` defaults to SageMaker's own 60 s limit for a model's
+    answer. One attempt takes at most ``CONNECT_TIMEOUT_SECONDS + read_timeout``; the Lambda
+    handler starts no attempt that could outlive its invocation (``runtime.deadlines``).
     """
     return Config(
         retries={"mode": "adaptive", "total_max_attempts": max_attempts},
         read_timeout=read_timeout,
-        connect_timeout=10,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
     )
 
 

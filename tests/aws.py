@@ -166,6 +166,16 @@ class LambdaContext:
         return 60_000
 
 
+class DeadlineContext(LambdaContext):
+    """A Lambda context whose invocation really ends ``seconds`` after it is made."""
+
+    def __init__(self, seconds: float) -> None:
+        self.ends = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.ends - time.monotonic()) * 1000))
+
+
 def wire_uploads_queue(s3: Any, sqs: Any, bucket: str, queue_name: str) -> tuple[str, str]:
     """A bucket whose new objects under uploads/ are announced on a queue, as the stack wires
     them. Returns the queue's URL and ARN. S3 sends its test event first."""

@@ -22,6 +22,7 @@ from runtime.records import Prediction
 from tests.aws import (
     LABEL_CODES,
     REGION,
+    DeadlineContext,
     EndpointDouble,
     LambdaContext,
     endpoint_scores,
@@ -89,6 +90,7 @@ def deployment(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[De
     monkeypatch.setenv("BUCKET_NAME", BUCKET)
     monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
     monkeypatch.setenv("INVOKE_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("INVOKE_READ_TIMEOUT_SECONDS", "2")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "dermascan")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     # A fresh import, as in a new execution environment: settings and clients at module scope.
@@ -309,6 +311,40 @@ def test_keys_outside_the_uploads_prefix_are_ignored(deployment: Deployment) -> 
     record = lambda_sqs_record(message, deployment.queue_arn)
     assert deployment.invoke([record]) == {"batchItemFailures": []}
     assert deployment.records() == []
+
+
+def test_the_endpoint_client_is_built_from_both_invoke_settings(deployment: Deployment) -> None:
+    config = deployment.handler.sagemaker_runtime.meta.config
+    assert config.retries["total_max_attempts"] == 3
+    assert config.read_timeout == 2
+    # One attempt's worst case, from the client's own timeouts, is what a message needs to start.
+    assert deployment.handler.invoke_attempt_seconds == config.connect_timeout + 2
+
+
+def test_the_handler_returns_before_its_deadline_listing_the_messages_it_did_not_finish(
+    deployment: Deployment, sample_jpeg: bytes
+) -> None:
+    drain_test_event(deployment)
+    keys = {deployment.upload(sample_jpeg) for _ in range(4)}
+    records = deployment.receive()
+    assert len(records) == 4
+    # A slow model: each answer takes 1.5 s, within the 2 s read timeout. One attempt may take
+    # connect + read = 5 s, so with 9 s left (7 s before the handler's margin) one or two
+    # messages can start, never all four.
+    deployment.endpoint.delay = 1.5
+    context = DeadlineContext(seconds=9.0)
+
+    response = deployment.handler.handler({"Records": records}, context)
+
+    assert context.get_remaining_time_in_millis() > 0, "the invocation ran past its timeout"
+    failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+    finished = {
+        r["messageId"] for r in records if deployment.record(created_objects(r["body"])[0].key)
+    }
+    assert failed == {r["messageId"] for r in records} - finished  # exactly the unfinished
+    assert finished
+    assert failed
+    assert {created_objects(r["body"])[0].key for r in records} == keys
 
 
 def test_a_message_that_is_not_a_notification_is_failed_not_dropped(
