@@ -32,7 +32,7 @@ from runtime.classifiers import Classifier, SageMakerClassifier, sagemaker_clien
 from runtime.deadlines import DeadlineExceeded, RequestDeadline
 from runtime.events import created_objects
 from runtime.pipeline import process_upload
-from runtime.records import Prediction
+from runtime.records import Prediction, UnreadableRecord
 from runtime.settings import FunctionSettings
 from runtime.stores import S3Store, Store
 
@@ -95,6 +95,16 @@ def handle_message(
                 uploaded_at=created.event_time,
                 on_new=record_metrics,
             )
+        except UnreadableRecord as problem:
+            # Permanent: every redelivery would meet the same record, until the dead-letter
+            # queue. Reported once here (log and metric), acknowledged; someone must look.
+            logger.error(
+                "upload not processed: its record exists but cannot be read; fix or remove "
+                "the record to have the upload classified again",
+                extra={"key": created.key, "record": problem.key, "reason": problem.reason},
+            )
+            _count("UnreadableRecords", "source", "pipeline")
+            continue
         except Exception as exc:  # re-raised below, after the other uploads
             logger.exception("upload failed; message will be retried", extra={"key": created.key})
             failure = failure or exc

@@ -17,7 +17,7 @@ from runtime.images import (
     too_large,
 )
 from runtime.keys import KeyLayout, Upload
-from runtime.records import ErrorInfo, ImageInfo, Prediction, Timings
+from runtime.records import ErrorInfo, ImageInfo, Prediction, Timings, read_stored
 from runtime.stores import ObjectNotFound, ObjectTooLarge, Store
 
 Clock = Callable[[], datetime]
@@ -144,6 +144,9 @@ def process_upload(
         ClassifierError: a transient or configuration failure; nothing was written, so a
             retry starts afresh.
         ConcurrentWrite: another worker's record write is in flight; retry later.
+        UnreadableRecord: the upload's record exists but cannot be read (damaged, or written by
+            a newer dermascan). A permanent fault of that upload: retrying cannot help, and the
+            record is not overwritten (it may hold what a newer version meant).
     """
     layout = layout or KeyLayout()
     limits = limits or ImageLimits()
@@ -199,7 +202,7 @@ def process_upload(
 
 def _existing(store: Store, prediction_key: str) -> Prediction | None:
     try:
-        return Prediction.from_json(store.get(prediction_key))
+        return read_stored(prediction_key, store.get(prediction_key))
     except ObjectNotFound:
         return None
 

@@ -7,7 +7,7 @@ import base64
 import pandas as pd
 import streamlit as st
 
-from app.backend import HistoryFilter, history
+from app.backend import HistoryFilter, history, status_label
 from app.session import active_session
 from app.widgets import class_label
 from runtime.keys import id_time
@@ -52,7 +52,7 @@ else:
                 "Time (UTC)": id_time(entry.id).strftime("%Y-%m-%d %H:%M:%S"),
                 "Top class": class_label(record.top) if record and record.top else "",
                 "Confidence": record.scores[record.top] if record and record.top else None,
-                "Status": entry.status,
+                "Status": status_label(entry),
                 "Details": f"prediction?id={entry.id}",
             }
         )

@@ -7,6 +7,7 @@ import streamlit as st
 from app import widgets
 from app.session import active_session
 from runtime.keys import InvalidKey
+from runtime.records import UnreadableRecord
 
 backend, owner = active_session()
 st.header("Prediction")
@@ -21,6 +22,9 @@ try:
     prediction = backend.result(owner, prediction_id)
 except InvalidKey:
     prediction = None  # a malformed id is just another id that does not exist
+except UnreadableRecord:
+    st.error("This result's record cannot be read. The upload is kept; the logs say why.")
+    st.stop()
 if prediction is None:
     try:
         pending = backend.image(owner, prediction_id) is not None

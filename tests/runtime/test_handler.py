@@ -295,6 +295,32 @@ def test_a_file_that_is_no_image_gets_an_error_record_through_s3_and_sqs(
     assert deployment.endpoint.requests == []
 
 
+def test_an_unreadable_record_is_reported_once_and_not_retried_forever(
+    deployment: Deployment,
+    sample_jpeg: bytes,
+    logged: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    drain_test_event(deployment)
+    key = deployment.upload(sample_jpeg)
+    ref = LAYOUT.parse_upload_key(key)
+    record_key = LAYOUT.prediction_key(ref.owner, ref.id)
+    deployment.s3.put_object(Bucket=BUCKET, Key=record_key, Body=b'{"schema_version": 1')
+    records = deployment.receive()
+
+    # Acknowledged: redelivering it would meet the same record until the dead-letter queue.
+    assert deployment.invoke(records) == {"batchItemFailures": []}
+    assert deployment.endpoint.requests == []
+    errors = [line for line in logged if "record exists but cannot be read" in line]
+    assert len(errors) == 1
+    metrics = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    assert [m["source"] for m in metrics if "UnreadableRecords" in m] == ["pipeline"]
+    body = deployment.s3.get_object(Bucket=BUCKET, Key=record_key)["Body"].read()
+    assert body == b'{"schema_version": 1'  # left for someone to look at, not overwritten
+
+
 def test_keys_outside_the_uploads_prefix_are_ignored(deployment: Deployment) -> None:
     drain_test_event(deployment)
     body = {

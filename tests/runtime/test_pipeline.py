@@ -13,7 +13,7 @@ from runtime.classifiers import ClassifierError, TransientError
 from runtime.images import ImageLimits
 from runtime.keys import InvalidKey, KeyLayout, new_id
 from runtime.pipeline import ConcurrentWrite, process_upload
-from runtime.records import Prediction
+from runtime.records import Prediction, UnreadableRecord
 from runtime.stores import LocalStore
 from tests.fakes import FAKE_MODEL, FakeClassifier, scores_with_top
 
@@ -164,6 +164,20 @@ def test_when_two_workers_race_the_first_record_stands(
     record = process_upload(key, store=store, classifier=classifier, on_new=new.append)
     assert record == winner
     assert new == []  # this run wrote nothing, so it counts nothing
+
+
+def test_an_unreadable_existing_record_is_a_permanent_fault_left_as_it_is(
+    store: LocalStore, classifier: FakeClassifier, sample_jpeg: bytes
+) -> None:
+    key = upload(store, sample_jpeg)
+    prediction_key = LAYOUT.prediction_key("local", LAYOUT.parse_upload_key(key).id)
+    newer = b'{"schema_version": 2, "id": "from a newer dermascan"}'
+    store.put(prediction_key, newer, "application/json")
+    with pytest.raises(UnreadableRecord, match="schema_version 2") as failed:
+        process_upload(key, store=store, classifier=classifier)
+    assert failed.value.key == prediction_key
+    assert classifier.calls == []  # not classified again, and not overwritten
+    assert store.get(prediction_key) == newer
 
 
 class InFlightStore(LocalStore):
