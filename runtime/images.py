@@ -385,7 +385,9 @@ def _model_input_jpeg(rgb: Image.Image) -> bytes:
     )
     resized.info.clear()  # no EXIF, ICC or comments from the original leave this function
     out = io.BytesIO()
-    resized.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    # No optimize: it only shrinks the Huffman tables (the pixels are the same) and costs a
+    # second pass over the image.
+    resized.save(out, format="JPEG", quality=JPEG_QUALITY)
     return out.getvalue()
 
 

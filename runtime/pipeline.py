@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Final
 
 from runtime.classifiers import Classifier
 from runtime.images import (
@@ -21,6 +23,10 @@ from runtime.records import ErrorInfo, ImageInfo, Prediction, Timings, read_stor
 from runtime.stores import ObjectNotFound, ObjectTooLarge, Store
 
 Clock = Callable[[], datetime]
+
+# Thumbnails are written while the model runs: a durable write (fsyncs locally, a PUT on S3) then
+# costs no time of its own. Threads start as needed; a handful covers every worker's one write.
+_WRITERS: Final = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dermascan-thumbnail")
 
 
 class ConcurrentWrite(RuntimeError):
@@ -173,19 +179,25 @@ def process_upload(
             clock,
         )
     else:
+        thumbnail: list[Future[None]] = []
 
         def keep_thumbnail(prepared: PreparedImage) -> None:
-            store.put(layout.thumbnail_key(upload.owner, upload.id), prepared.jpeg, "image/jpeg")
+            key = layout.thumbnail_key(upload.owner, upload.id)
+            thumbnail.append(_WRITERS.submit(store.put, key, prepared.jpeg, "image/jpeg"))
 
-        record = classify_image(
-            data,
-            upload,
-            classifier=classifier,
-            limits=limits,
-            clock=clock,
-            started=started,
-            on_prepared=keep_thumbnail,
-        )
+        try:
+            record = classify_image(
+                data,
+                upload,
+                classifier=classifier,
+                limits=limits,
+                clock=clock,
+                started=started,
+                on_prepared=keep_thumbnail,
+            )
+        finally:
+            for written in thumbnail:  # stored (or its error raised) before the record is
+                written.result()
 
     if store.put_if_absent(prediction_key, record.to_json().encode("utf-8"), "application/json"):
         if on_new is not None:
