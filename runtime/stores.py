@@ -8,6 +8,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -268,6 +269,7 @@ class LocalStore:
         if lock is None:
             lock = os.open(self._temp_dir / self._LOCK, os.O_RDWR | os.O_CREAT, 0o600)
             self._local.lock = lock
+            weakref.finalize(self, os.close, lock)  # closed when the store goes
         fcntl.flock(lock, fcntl.LOCK_SH)
         try:
             yield

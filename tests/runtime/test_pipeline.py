@@ -100,7 +100,7 @@ def test_an_upload_over_the_limit_is_refused_without_reading_it(
     record = process_upload(key, store=store, classifier=classifier, limits=limits)
     assert record.error is not None
     assert record.error.code == "too_large"
-    assert record.error.message == "The file is 145.0 KB; the limit is 1.0 KB."
+    assert record.error.message == "The file is 145.0 KB; the limit is 1,000 bytes."
     assert classifier.calls == []
 
 
