@@ -146,8 +146,13 @@ def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
     with deadline.until(time.monotonic() + remaining - DEADLINE_MARGIN_SECONDS):
         try:
             deadline.check(invoke_attempt_seconds, "this message")
-        except DeadlineExceeded:
-            logger.warning("message not started: too little time left; it will be retried")
+        except DeadlineExceeded as exc:
+            # At the start of an invocation this means the function's timeout is shorter than
+            # one endpoint attempt (INVOKE_READ_TIMEOUT_SECONDS + connect): nothing would run.
+            logger.warning(
+                "message not started: too little time left; it will be retried",
+                extra={"reason": str(exc), "invocation_remaining_s": remaining},
+            )
             raise
         handle_message(record, store=store, classifier=classifier, settings=settings)
 

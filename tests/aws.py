@@ -163,7 +163,9 @@ class LambdaContext:
     aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        # A fresh invocation of a function with a 120 s timeout: one endpoint attempt at the
+        # default 60 s read timeout (plus connect) fits, so the handler starts its messages.
+        return 120_000
 
 
 class DeadlineContext(LambdaContext):
