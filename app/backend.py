@@ -230,12 +230,25 @@ class HistoryFilter:
             return True
         record = entry.prediction
         if self.errors_only:
-            return entry.status == "error"
+            return entry.status in ("error", "unreadable")
         if record is None or record.top is None:
             return False
         if self.levels and triage(record.scores, rule).level not in self.levels:
             return False
         return not self.classes or record.top in self.classes
+
+
+STATUS_LABELS: Final = {
+    "ok": "ok",
+    "error": "error",
+    "pending": "pending",
+    "unreadable": "record unreadable",
+}
+
+
+def status_label(entry: HistoryEntry) -> str:
+    """How a history entry's status reads in a list (an unreadable record says so)."""
+    return STATUS_LABELS[entry.status]
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components import _policies
-from runtime.formats import UPLOAD_SUFFIXES
 from runtime.keys import KeyLayout
 
 DAY = 24 * 3600
 DLQ_RETENTION_DAYS = 14  # the SQS maximum (MessageRetentionPeriod, 1,209,600 s)
-# Upload suffixes that trigger processing (S3 matches suffixes case-sensitively).
-IMAGE_SUFFIXES = tuple(f".{s}" for s in UPLOAD_SUFFIXES) + tuple(
-    f".{s.upper()}" for s in UPLOAD_SUFFIXES
-)
 
 
 @dataclass(frozen=True)
@@ -205,20 +200,19 @@ class Storage(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # Only new objects under uploads/ with an image suffix: results are written elsewhere,
-        # so processing can never trigger itself.
+        # Every new object under uploads/, whatever its name: a file that is no image (stored
+        # as .bin) must get its error record too, or History shows it pending forever. Results
+        # are written elsewhere, so processing can never trigger itself.
         aws.s3.BucketNotification(
             f"{name}-uploads-notification",
             bucket=self.bucket.id,
             queues=[
                 aws.s3.BucketNotificationQueueArgs(
-                    id=f"uploads{suffix}",
+                    id="uploads",
                     queue_arn=self.queue.arn,
                     events=["s3:ObjectCreated:*"],
                     filter_prefix=args.layout.uploads,
-                    filter_suffix=suffix,
                 )
-                for suffix in IMAGE_SUFFIXES
             ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy, images_policy]),
         )

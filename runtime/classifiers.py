@@ -21,7 +21,7 @@ from botocore.exceptions import (
 )
 
 from runtime.labels import CLASSES, UnknownLabel, code_for
-from runtime.records import ModelInfo
+from runtime.records import SCORE_SUM_TOLERANCE, ModelInfo
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
@@ -39,16 +39,14 @@ class ClassifierError(Exception):
     """The classifier failed in a way that says nothing about the image (config, bad answer).
 
     The pipeline lets it propagate: the message is retried and, failing that, dead-lettered
-    with an alarm, rather than telling the user their image was bad.
+    with an alarm, rather than telling the user their image was bad. Its text may carry raw
+    AWS error text (account ids, log URLs, resource names): it belongs in logs, never in a
+    record or on a page.
     """
 
 
 class TransientError(ClassifierError):
     """A failure worth retrying: throttling, a 5xx, a model still loading, a timeout."""
-
-
-class InferenceRejected(ClassifierError):
-    """The model refused this particular input; retrying the same image will not help."""
 
 
 class ModelUnavailable(ClassifierError):
@@ -68,8 +66,8 @@ class Classifier(Protocol):
 
         Raises:
             TransientError: retry later.
-            InferenceRejected: this input cannot be classified.
-            ClassifierError: anything else that is not the image's fault.
+            ClassifierError: anything else; never the image's fault, since the pipeline only
+                ever sends a valid 224x224 JPEG.
         """
         ...
 
@@ -79,8 +77,11 @@ def scores_from_labels(answer: object) -> Scores:
 
     Raises:
         ClassifierError: unless the answer holds each of the seven classes exactly once, with a
-            finite score in [0, 1]. Five labels is the container's default top-k: two classes
-            would silently vanish, so that is an error, not a result.
+            finite score in [0, 1], the seven summing to 1. Five labels is the container's
+            default top-k: two classes would silently vanish, so that is an error, not a
+            result. Scores that do not sum to 1 come from a model that is not a softmax
+            classifier (a sigmoid, multi-label head): they are no probabilities over the seven
+            classes, and nobody could read them as such.
     """
     if not isinstance(answer, list):
         raise ClassifierError(f"expected a list of label scores, got {type(answer).__name__}")
@@ -106,6 +107,13 @@ def scores_from_labels(answer: object) -> Scores:
             f"the model answered {len(scores)} of {len(CLASSES)} classes (missing {missing}); "
             f"was top_k={len(CLASSES)} sent?"
         )
+    total = math.fsum(scores.values())
+    if abs(total - 1.0) > SCORE_SUM_TOLERANCE:
+        raise ClassifierError(
+            f"the model's {len(CLASSES)} scores sum to {total:.4f}, not 1: it is not a softmax "
+            "classifier over the seven classes (a sigmoid or multi-label head?), so its scores "
+            "are no probabilities; deploy the single-label HAM10000 model"
+        )
     return {code: scores[code] for code in CLASSES}
 
 
@@ -120,16 +128,23 @@ def sagemaker_request_body(jpeg: bytes) -> bytes:
     return json.dumps(payload).encode("ascii")
 
 
+CONNECT_TIMEOUT_SECONDS: Final = 3.0
+"""Connecting to the regional endpoint takes milliseconds; a connect that takes seconds is an
+outage, better retried than waited for."""
+
+
 def sagemaker_client_config(max_attempts: int = 4, read_timeout: float = 60.0) -> Config:
     """botocore settings for the endpoint client: adaptive retries with a bounded budget.
 
     Adaptive mode retries throttling and 500/502/503/504 with backoff and slows the client down
-    when throttled. ``read_timeout`` matches SageMaker's own 60 s limit for a model's answer.
+    when throttled. ``read_timeout`` defaults to SageMaker's own 60 s limit for a model's
+    answer. One attempt takes at most ``CONNECT_TIMEOUT_SECONDS + read_timeout``; the Lambda
+    handler starts no attempt that could outlive its invocation (``runtime.deadlines``).
     """
     return Config(
         retries={"mode": "adaptive", "total_max_attempts": max_attempts},
         read_timeout=read_timeout,
-        connect_timeout=10,
+        connect_timeout=CONNECT_TIMEOUT_SECONDS,
     )
 
 
@@ -204,11 +219,14 @@ def _classify_client_error(exc: ClientError) -> ClassifierError:
     if code in _TRANSIENT_CODES or status >= 500 or status == 429:
         return TransientError(message)
     if code == "ModelError":
-        # 424: the container itself answered with an error. Its own status tells whether the
-        # input was refused (4xx) or the container failed (5xx: a worker died, out of memory).
+        # 424: the container itself answered with an error; its own status tells which. A 5xx
+        # is the container failing (a worker died, out of memory): retry. A 4xx says it refused
+        # the request, but the pipeline only sends a valid 224x224 JPEG, so that is a deployment
+        # fault (a wrong parameter, a wrong model), not the image's: it is retried like any
+        # ClassifierError and, still failing, dead-lettered with its alarm.
         original = int(exc.response.get("OriginalStatusCode", 0) or 0)  # type: ignore[call-overload]
         if 400 <= original < 500:
-            return InferenceRejected(message)
+            return ClassifierError(f"the container refused a valid request ({message})")
         return TransientError(message)
     # Validation, access and "endpoint not found" errors: the deployment is wrong, not the image.
     return ClassifierError(message)

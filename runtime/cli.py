@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -167,13 +169,41 @@ def _summary(path: Path, scores: Mapping[str, float], rule: TriageRule) -> None:
 
 
 def _read(path: Path, max_bytes: int) -> bytes:
-    """Read a file, refusing one over the limit before reading it."""
-    size = path.stat().st_size
-    if path.is_dir():
-        raise IsADirectoryError(21, "is a directory")
-    if size > max_bytes:
-        raise too_large(size, max_bytes)
-    return path.read_bytes()
+    """Read a regular file of at most ``max_bytes``; refuse anything else, reading little.
+
+    The path is opened without blocking (a FIFO would otherwise wait for a writer forever) and
+    checked on the open descriptor, so the file checked is the file read. At most
+    ``max_bytes + 1`` bytes are read, whatever its size claims (``/proc`` files claim 0).
+
+    Raises:
+        IsADirectoryError: ``path`` is a directory.
+        OSError: it cannot be opened, or is no regular file (a FIFO, a device, a socket).
+        InvalidImage: it is over ``max_bytes``.
+    """
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(descriptor)
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(
+                errno.EINVAL,
+                "is not a regular file (a pipe, a device or a socket); save the image as a "
+                "file and give its path",
+            )
+        if info.st_size > max_bytes:
+            raise too_large(info.st_size, max_bytes)
+        chunks: list[bytes] = []
+        wanted = max_bytes + 1
+        while wanted > 0 and (chunk := os.read(descriptor, min(wanted, 1 << 20))):
+            chunks.append(chunk)
+            wanted -= len(chunk)
+    finally:
+        os.close(descriptor)
+    data = b"".join(chunks)
+    if len(data) > max_bytes:  # it grew after the check, or its size was not its size
+        raise too_large(max(len(data), info.st_size), max_bytes)
+    return data
 
 
 def _error(path: Path, message: str) -> None:

@@ -4,12 +4,18 @@ The module scope holds what lives as long as the execution environment: settings
 objects and AWS clients. ``handle_message`` is the per-message logic with its dependencies
 passed in; ``handler`` only wires it to Powertools' partial batch processing, so one failed
 message is retried alone and the others are acknowledged.
+
+Each message gets a deadline from the Lambda context, ``DEADLINE_MARGIN_SECONDS`` before the
+invocation ends: a message that could not finish by then is not started, and no endpoint
+attempt starts that could outlive it, so the batch response always gets out in time and lists
+every message not finished.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+import time
+from typing import Any, Final
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -23,11 +29,16 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from runtime.classifiers import Classifier, SageMakerClassifier, sagemaker_client_config
+from runtime.deadlines import DeadlineExceeded, RequestDeadline
 from runtime.events import created_objects
 from runtime.pipeline import process_upload
-from runtime.records import Prediction
+from runtime.records import Prediction, UnreadableRecord
 from runtime.settings import FunctionSettings
 from runtime.stores import S3Store, Store
+
+DEADLINE_MARGIN_SECONDS: Final = 2.0
+"""Kept back from the invocation's remaining time: the last record write to S3, the batch
+response and the metrics flush."""
 
 settings = FunctionSettings.from_env(os.environ)
 logger = Logger()
@@ -39,8 +50,12 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 s3 = boto3.client("s3")
 sagemaker_runtime = boto3.client(
-    "sagemaker-runtime", config=sagemaker_client_config(settings.invoke_max_attempts)
+    "sagemaker-runtime",
+    config=sagemaker_client_config(settings.invoke_max_attempts, settings.invoke_read_timeout),
 )
+deadline = RequestDeadline()
+# A message is started only if at least one endpoint attempt fits before its deadline.
+invoke_attempt_seconds = deadline.attach(sagemaker_runtime, "sagemaker-runtime.InvokeEndpoint")
 store = S3Store(s3, settings.bucket)
 classifier = SageMakerClassifier(
     sagemaker_runtime,
@@ -80,6 +95,16 @@ def handle_message(
                 uploaded_at=created.event_time,
                 on_new=record_metrics,
             )
+        except UnreadableRecord as problem:
+            # Permanent: every redelivery would meet the same record, until the dead-letter
+            # queue. Reported once here (log and metric), acknowledged; someone must look.
+            logger.error(
+                "upload not processed: its record exists but cannot be read; fix or remove "
+                "the record to have the upload classified again",
+                extra={"key": created.key, "record": problem.key, "reason": problem.reason},
+            )
+            _count("UnreadableRecords", "source", "pipeline")
+            continue
         except Exception as exc:  # re-raised below, after the other uploads
             logger.exception("upload failed; message will be retried", extra={"key": created.key})
             failure = failure or exc
@@ -116,8 +141,20 @@ def _count(name: str, dimension: str, value: str) -> None:
         metric.add_dimension(name=dimension, value=value)
 
 
-def _record_handler(record: SQSRecord) -> None:
-    handle_message(record, store=store, classifier=classifier, settings=settings)
+def _record_handler(record: SQSRecord, lambda_context: LambdaContext) -> None:
+    remaining = lambda_context.get_remaining_time_in_millis() / 1000
+    with deadline.until(time.monotonic() + remaining - DEADLINE_MARGIN_SECONDS):
+        try:
+            deadline.check(invoke_attempt_seconds, "this message")
+        except DeadlineExceeded as exc:
+            # At the start of an invocation this means the function's timeout is shorter than
+            # one endpoint attempt (INVOKE_READ_TIMEOUT_SECONDS + connect): nothing would run.
+            logger.warning(
+                "message not started: too little time left; it will be retried",
+                extra={"reason": str(exc), "invocation_remaining_s": remaining},
+            )
+            raise
+        handle_message(record, store=store, classifier=classifier, settings=settings)
 
 
 @logger.inject_lambda_context

@@ -1,4 +1,11 @@
-"""Turns untrusted uploaded bytes into the model's input: a 224x224 RGB JPEG, or a clear refusal."""
+"""Turns untrusted uploaded bytes into the model's input: a 224x224 RGB JPEG, or a clear refusal.
+
+Everything that bounds the work is checked before a pixel is decoded: the byte size, the
+declared pixels and their aspect ratio, a JPEG's marker structure and scan count
+(``runtime.jpeg``), and the memory the decode and its conversions will take
+(``runtime.decode_limits``). JPEGs are decoded strictly (damaged data is refused, not filled in
+with grey); PNG and WebP by Pillow, inside the guard.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,8 @@ from typing import Final
 
 from PIL import Image, ImageOps
 
+from runtime import jpeg
+from runtime.decode_limits import DEFAULT_MAX_DECODE_BYTES, decode_bytes, max_pixels_within
 from runtime.formats import BY_NAME, DEFAULT_MAX_BYTES
 
 MODEL_INPUT_SIZE: Final = 224
@@ -20,7 +29,17 @@ JPEG_QUALITY: Final = 95
 # fires first and with a clearer message.
 DEFAULT_MAX_PIXELS: Final = 50_000_000
 DEFAULT_MIN_SIDE: Final = 32
+DEFAULT_MAX_ASPECT_RATIO: Final = 4.0
+"""The model squashes every image to a square (its training images were 4:3, squashed by 1.33).
+A phone's widest usual photo is 21:9 (2.33); past 4:1 a round lesion becomes a thin line and
+the scores mean nothing."""
 DEFAULT_FORMATS: Final = frozenset(BY_NAME)
+_DECODE_SIDE: Final = 2 * MODEL_INPUT_SIZE
+"""JPEGs are decoded at the smallest DCT scale keeping both sides this long: twice the model's
+input keeps the final resize faithful, for a fraction of the work."""
+# Pillow's names for formats we accept under another name: an MPO (a phone's multi-picture
+# JPEG) is a JPEG whose first image is the photo.
+_FORMAT_ALIASES: Final = {"MPO": "JPEG"}
 
 # Magic numbers, only to name what a refused file is. Pillow never parses a format that is
 # not allowed, so a crafted GIF or TIFF cannot reach a decoder we did not choose to expose.
@@ -43,8 +62,9 @@ class InvalidImage(ValueError):
 
     Attributes:
         code: a short machine-readable reason (``empty``, ``too_large``, ``not_an_image``,
-            ``unsupported_format``, ``too_many_pixels``, ``too_small``, ``corrupt``), used in error
-            records and metrics.
+            ``unsupported_format``, ``too_many_pixels``, ``too_small``, ``bad_aspect_ratio``,
+            ``too_many_scans``, ``too_costly``, ``corrupt``), used in error records and
+            metrics.
     """
 
     def __init__(self, code: str, message: str) -> None:
@@ -60,6 +80,12 @@ class ImageLimits:
     max_pixels: int = DEFAULT_MAX_PIXELS
     min_side: int = DEFAULT_MIN_SIDE
     formats: frozenset[str] = DEFAULT_FORMATS
+    max_aspect_ratio: float = DEFAULT_MAX_ASPECT_RATIO
+    """Longer side over shorter side."""
+    max_decode_bytes: int = DEFAULT_MAX_DECODE_BYTES
+    """Memory one decode and its conversions may take, estimated before decoding."""
+    max_scans: int = jpeg.DEFAULT_MAX_SCANS
+    """Scans a JPEG may hold."""
 
     def __post_init__(self) -> None:
         if self.max_bytes <= 0:
@@ -68,6 +94,10 @@ class ImageLimits:
             raise ValueError(f"max_pixels must be positive, got {self.max_pixels}")
         if self.min_side < 1:
             raise ValueError(f"min_side must be at least 1, got {self.min_side}")
+        if self.max_aspect_ratio < 1:
+            raise ValueError(f"max_aspect_ratio must be at least 1, got {self.max_aspect_ratio}")
+        if self.max_decode_bytes <= 0 or self.max_scans < 1:
+            raise ValueError("max_decode_bytes and max_scans must be positive")
         unknown = set(self.formats) - set(BY_NAME)
         if not self.formats or unknown:
             raise ValueError(f"formats must be a non-empty subset of {sorted(BY_NAME)}")
@@ -91,10 +121,15 @@ class PreparedImage:
 
 
 def too_large(size: int, limit: int) -> InvalidImage:
-    """The refusal of a file of ``size`` bytes over the ``limit``, for every place that checks."""
-    return InvalidImage(
-        "too_large", f"The file is {_megabytes(size)}; the limit is {_megabytes(limit)}."
-    )
+    """The refusal of a file of ``size`` bytes over the ``limit``, for every place that checks.
+
+    Sizes are rounded to a tenth of a KB or MB unless that would make them look equal
+    (10 MiB and one byte is not "10.0 MB; the limit is 10.0 MB"): then they are exact bytes.
+    """
+    shown, allowed = _human_size(size), _human_size(limit)
+    if shown == allowed:
+        shown, allowed = f"{size:,} bytes", f"{limit:,} bytes ({allowed})"
+    return InvalidImage("too_large", f"The file is {shown}; the limit is {allowed}.")
 
 
 def sniff_format(data: bytes) -> str | None:
@@ -120,9 +155,11 @@ def sniff_format(data: bytes) -> str | None:
 def prepare(data: bytes, limits: ImageLimits | None = None) -> PreparedImage:
     """Validate an uploaded image and turn it into the model's input.
 
-    The checks run cheapest first: byte size before anything is parsed, the declared pixel
-    count before any pixel is decoded, then a full decode inside the guard so truncated files
-    fail here and not later.
+    The checks run cheapest first: byte size before anything is parsed; the declared pixel
+    count, sides and aspect ratio, a JPEG's structure and scan count, and the memory the
+    decode will need, before any pixel is decoded; then a full decode inside the guard (strict
+    for JPEG: damaged data is refused, never filled in), so truncated files fail here and not
+    later.
 
     Args:
         data: the uploaded file, untrusted.
@@ -142,15 +179,18 @@ def prepare(data: bytes, limits: ImageLimits | None = None) -> PreparedImage:
     if len(data) > limits.max_bytes:
         raise too_large(len(data), limits.max_bytes)
     image = _open(data, limits)
+    format_name = _format_name(image, data, limits)
     _check_dimensions(image, limits)
+    structure = _jpeg_structure(data, limits) if format_name == "JPEG" else None
+    _check_decode_cost(image, structure, limits)
     width, height = _displayed_size(image)
-    rgb = _decode_to_rgb(image)
+    rgb = _decode_to_rgb(image, data, structure)
     return PreparedImage(
         jpeg=_model_input_jpeg(rgb),
         sha256=hashlib.sha256(data).hexdigest(),
         width=width,
         height=height,
-        format=str(image.format),
+        format=format_name,
         bytes=len(data),
     )
 
@@ -173,6 +213,57 @@ def _open(data: bytes, limits: ImageLimits) -> Image.Image:
         # Pillow raises many types for bad headers (UnidentifiedImageError, SyntaxError,
         # struct.error, ...); for untrusted bytes every one of them means "not usable".
         raise _unreadable(data, allowed) from exc
+
+
+def _format_name(image: Image.Image, data: bytes, limits: ImageLimits) -> str:
+    """The accepted format the image is, under the name records use."""
+    name = _FORMAT_ALIASES.get(str(image.format), str(image.format))
+    if name not in limits.formats:
+        raise _unreadable(data, sorted(limits.formats))
+    return name
+
+
+def _jpeg_structure(data: bytes, limits: ImageLimits) -> jpeg.JpegStructure:
+    try:
+        return jpeg.read_structure(data, limits.max_scans)
+    except jpeg.JpegRefused as exc:
+        raise InvalidImage(exc.code, str(exc)) from exc
+
+
+def _jpeg_scaled_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The largest size libjpeg's DCT scaling may decode at, keeping both sides long enough."""
+    width, height = size
+    for denominator in (8, 4, 2):
+        scaled = (-(-width // denominator), -(-height // denominator))
+        if min(scaled) >= _DECODE_SIDE:
+            return scaled
+    return size
+
+
+def _check_decode_cost(
+    image: Image.Image, structure: jpeg.JpegStructure | None, limits: ImageLimits
+) -> None:
+    needed = decode_bytes(image, structure, _jpeg_scaled_size(image.size))
+    if needed <= limits.max_decode_bytes:
+        return
+    width, height = image.size
+    fits = max_pixels_within(image, structure, limits.max_decode_bytes)
+    kind = BY_NAME[_FORMAT_ALIASES.get(str(image.format), str(image.format))].label
+    if structure is not None:
+        advice = "Export it again as a standard (baseline) JPEG, or downscale it"
+    elif image.has_transparency_data or image.mode.startswith("I"):
+        advice = (
+            f"Save it as a JPEG (no transparency, 8 bits), or downscale it to at most "
+            f"{fits / 1e6:.1f} MP"
+        )
+    else:
+        advice = f"Save it as a JPEG, or downscale it to at most {fits / 1e6:.1f} MP"
+    raise InvalidImage(
+        "too_costly",
+        f"This {width}x{height} {kind} would need about {needed / 2**20:,.0f} MB of memory to "
+        f"decode, more than the {limits.max_decode_bytes / 2**20:,.0f} MB allowed. "
+        f"{advice} and try again.",
+    )
 
 
 def _unreadable(data: bytes, allowed: list[str]) -> InvalidImage:
@@ -210,24 +301,52 @@ def _check_dimensions(image: Image.Image, limits: ImageLimits) -> None:
             f"The image is only {width}x{height} pixels; at least {limits.min_side} pixels "
             "on each side are needed to see a lesion.",
         )
+    ratio = max(width, height) / min(width, height)
+    if ratio > limits.max_aspect_ratio:
+        raise InvalidImage(
+            "bad_aspect_ratio",
+            f"The image is {width}x{height} pixels, {ratio:,.1f} times as long as it is wide; "
+            f"at most {limits.max_aspect_ratio:g}:1 is accepted, because the model squashes "
+            "every image to a square. Crop it around the lesion and try again.",
+        )
+
+
+def _orientation(image: Image.Image) -> int:
+    try:
+        return int(image.getexif().get(_EXIF_ORIENTATION, 1))
+    except Exception:  # noqa: BLE001 - bad EXIF is refused by the decode step, with its reason
+        return 1
 
 
 def _displayed_size(image: Image.Image) -> tuple[int, int]:
     """The size a viewer shows: EXIF orientations 5 to 8 turn the image a quarter."""
-    try:
-        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
-    except Exception:  # noqa: BLE001 - bad EXIF is refused by the decode step, with its reason
-        orientation = 1
     width, height = image.size
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    return (height, width) if _orientation(image) in (5, 6, 7, 8) else (width, height)
 
 
-def _decode_to_rgb(image: Image.Image) -> Image.Image:
+_TRANSPOSES: Final = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _decode_to_rgb(
+    image: Image.Image, data: bytes, structure: jpeg.JpegStructure | None
+) -> Image.Image:
     """Decode the first frame fully and normalise it to upright 8-bit RGB."""
+    if structure is not None:
+        try:
+            rgb = jpeg.decode(data, structure, _DECODE_SIDE)
+        except jpeg.JpegRefused as exc:
+            raise InvalidImage(exc.code, str(exc)) from exc
+        method = _TRANSPOSES.get(_orientation(image))
+        return rgb if method is None else rgb.transpose(method)
     try:
-        # A JPEG can be decoded at 1/2, 1/4 or 1/8 scale for a fraction of the work; twice the
-        # model size keeps the final resize faithful.
-        image.draft("RGB", (2 * MODEL_INPUT_SIZE, 2 * MODEL_INPUT_SIZE))
         # load() inside the guard: a truncated file opens fine and only fails here.
         image.load()
         # In place: without it Pillow returns a full copy even when nothing needs turning.
@@ -243,15 +362,18 @@ def _decode_to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
+    # Every full-size copy made here is counted in runtime.decode_limits: keep them few.
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         # 16-bit grey: scale 0..65535 to 0..255; a plain convert clips everything to white.
-        image = image.convert("I").point(lambda value: value * (1 / 257)).convert("L")
+        wide = image if image.mode == "I" else image.convert("I")
+        image = wide.point(lambda value: value * (1 / 257), "L")
     if image.has_transparency_data:  # an alpha band, or a transparent palette entry or colour
-        # Composite on white: a plain convert turns transparent pixels black.
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        background.alpha_composite(rgba)
-        return background.convert("RGB")
+        # Composite on white: a plain convert turns transparent pixels black. Pasting through
+        # the alpha band blends onto the background without another RGBA copy.
+        rgba = image if image.mode == "RGBA" else image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, (255, 255, 255))
+        background.paste(rgba, mask=rgba)
+        return background
     return image if image.mode == "RGB" else image.convert("RGB")  # no copy of an RGB image
 
 
@@ -263,7 +385,9 @@ def _model_input_jpeg(rgb: Image.Image) -> bytes:
     )
     resized.info.clear()  # no EXIF, ICC or comments from the original leave this function
     out = io.BytesIO()
-    resized.save(out, format="JPEG", quality=JPEG_QUALITY, optimize=True)
+    # No optimize: it only shrinks the Huffman tables (the pixels are the same) and costs a
+    # second pass over the image.
+    resized.save(out, format="JPEG", quality=JPEG_QUALITY)
     return out.getvalue()
 
 
@@ -272,5 +396,9 @@ def _accepted_formats(allowed: Iterable[str]) -> str:
     return listed[0] if len(listed) == 1 else ", ".join(listed[:-1]) + " or " + listed[-1]
 
 
-def _megabytes(size: int) -> str:
+def _human_size(size: int) -> str:
+    if size < 1024:
+        return f"{size:,} bytes"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
     return f"{size / (1024 * 1024):.1f} MB"

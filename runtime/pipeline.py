@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Final
 
-from runtime.classifiers import Classifier, InferenceRejected
+from runtime.classifiers import Classifier
 from runtime.images import (
     ImageLimits,
     InvalidImage,
@@ -17,10 +19,22 @@ from runtime.images import (
     too_large,
 )
 from runtime.keys import KeyLayout, Upload
-from runtime.records import ErrorInfo, ImageInfo, Prediction, Timings
+from runtime.records import ErrorInfo, ImageInfo, Prediction, Timings, read_stored
 from runtime.stores import ObjectNotFound, ObjectTooLarge, Store
 
 Clock = Callable[[], datetime]
+
+# Thumbnails are written while the model runs: a durable write (fsyncs locally, a PUT on S3) then
+# costs no time of its own. Threads start as needed; a handful covers every worker's one write.
+_WRITERS: Final = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dermascan-thumbnail")
+
+
+class ConcurrentWrite(RuntimeError):
+    """Another worker is writing this upload's record and it cannot be read yet (S3's 409).
+
+    Nothing is lost: retrying later finds that record, or writes this one if the other write
+    failed.
+    """
 
 
 def utc_now() -> datetime:
@@ -53,8 +67,9 @@ def classify_image(
 ) -> Prediction:
     """Validate, prepare and classify one image; build its record. Stores nothing.
 
-    A bad image or an input the model refuses gives an ``error`` record; every other failure
-    (a transient endpoint error, a misconfigured model) raises.
+    A bad image gives an ``error`` record; every other failure (a transient endpoint error, a
+    misconfigured model) raises, so no record ever blames the image for them or carries their
+    text.
 
     Args:
         data: the uploaded bytes.
@@ -81,10 +96,7 @@ def classify_image(
         format=prepared.format,
     )
     inference_start = time.perf_counter()
-    try:
-        scores = classifier.classify(prepared.jpeg)
-    except InferenceRejected as exc:
-        return _failed(upload, classifier, "inference_rejected", str(exc), info, start, clock)
+    scores = classifier.classify(prepared.jpeg)
     done = time.perf_counter()
     return Prediction.ok(
         id=upload.id,
@@ -137,6 +149,10 @@ def process_upload(
         InvalidKey: ``key`` is not an upload key of ``layout`` (see ``KeyLayout.upload_for``).
         ClassifierError: a transient or configuration failure; nothing was written, so a
             retry starts afresh.
+        ConcurrentWrite: another worker's record write is in flight; retry later.
+        UnreadableRecord: the upload's record exists but cannot be read (damaged, or written by
+            a newer dermascan). A permanent fault of that upload: retrying cannot help, and the
+            record is not overwritten (it may hold what a newer version meant).
     """
     layout = layout or KeyLayout()
     limits = limits or ImageLimits()
@@ -163,19 +179,25 @@ def process_upload(
             clock,
         )
     else:
+        thumbnail: list[Future[None]] = []
 
         def keep_thumbnail(prepared: PreparedImage) -> None:
-            store.put(layout.thumbnail_key(upload.owner, upload.id), prepared.jpeg, "image/jpeg")
+            key = layout.thumbnail_key(upload.owner, upload.id)
+            thumbnail.append(_WRITERS.submit(store.put, key, prepared.jpeg, "image/jpeg"))
 
-        record = classify_image(
-            data,
-            upload,
-            classifier=classifier,
-            limits=limits,
-            clock=clock,
-            started=started,
-            on_prepared=keep_thumbnail,
-        )
+        try:
+            record = classify_image(
+                data,
+                upload,
+                classifier=classifier,
+                limits=limits,
+                clock=clock,
+                started=started,
+                on_prepared=keep_thumbnail,
+            )
+        finally:
+            for written in thumbnail:  # stored (or its error raised) before the record is
+                written.result()
 
     if store.put_if_absent(prediction_key, record.to_json().encode("utf-8"), "application/json"):
         if on_new is not None:
@@ -183,12 +205,16 @@ def process_upload(
         return record
     # Another worker finished the same upload first: theirs is the record.
     winner = _existing(store, prediction_key)
-    return winner if winner is not None else record
+    if winner is None:
+        # Its write is still in flight (or failed): returning this unstored record would let
+        # the caller acknowledge an upload that may never get one.
+        raise ConcurrentWrite(f"{prediction_key} is being written by another worker")
+    return winner
 
 
 def _existing(store: Store, prediction_key: str) -> Prediction | None:
     try:
-        return Prediction.from_json(store.get(prediction_key))
+        return read_stored(prediction_key, store.get(prediction_key))
     except ObjectNotFound:
         return None
 

@@ -41,6 +41,33 @@ class UnsupportedSchema(InvalidRecord):
     """A record written by another version of dermascan."""
 
 
+class UnreadableRecord(Exception):
+    """A stored record that cannot be read: empty, truncated, of a newer schema, with fields it
+    should not have. One bad entry, never a broken page (see the schema policy above).
+
+    Attributes:
+        key: where it is stored.
+        reason: why it cannot be read (``InvalidRecord``'s message), for the logs.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"the record {key} cannot be read: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+def read_stored(key: str, data: bytes) -> Prediction:
+    """The record stored under ``key``.
+
+    Raises:
+        UnreadableRecord: ``data`` is not a record this dermascan can read.
+    """
+    try:
+        return Prediction.from_json(data)
+    except InvalidRecord as exc:
+        raise UnreadableRecord(key, str(exc)) from exc
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """Which model produced a record, and how it was run."""

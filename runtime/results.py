@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final, Literal
 
 from runtime.keys import InvalidKey, KeyLayout, check_id
-from runtime.records import Prediction
+from runtime.records import Prediction, UnreadableRecord, read_stored
 from runtime.stores import ObjectNotFound, Store
 
-HistoryStatus = Literal["ok", "error", "pending"]
+HistoryStatus = Literal["ok", "error", "pending", "unreadable"]
+
+_log = logging.getLogger(__name__)
+_REPORTED_LIMIT: Final = 10_000
+"""Unreadable records remembered as reported; past it the memory starts afresh (and reports
+each once more) rather than grow without end."""
+
+
+def log_unreadable(problem: UnreadableRecord) -> None:
+    """The default report of an unreadable record: one warning naming its key and why."""
+    _log.warning("unreadable record %s: %s", problem.key, problem.reason)
+
 
 DEFAULT_READERS: Final = 100
 """Reads in flight at once. A History page of 50 with thumbnails is 100 reads, all in one round
@@ -22,7 +34,8 @@ trip; S3 serves thousands of reads a second per prefix. An S3 client needs
 
 @dataclass(frozen=True)
 class HistoryEntry:
-    """One upload in the history: its record, or ``pending`` while it is being classified."""
+    """One upload in the history: its record, ``pending`` while it is being classified, or
+    ``unreadable`` when its record exists but cannot be read (then ``prediction`` is None)."""
 
     id: str
     status: HistoryStatus
@@ -42,22 +55,31 @@ class HistoryPage:
 class Results:
     """Read access to one store's uploads and results, always within one owner's prefixes.
 
-    Every method takes the owner: an id alone never reaches another owner's objects.
+    Every method takes the owner: an id alone never reaches another owner's objects. A record
+    that cannot be read is reported once per key (``on_unreadable``) and listed as one
+    ``unreadable`` entry: the rest of the history stays readable.
     """
 
     def __init__(
-        self, store: Store, layout: KeyLayout | None = None, readers: int = DEFAULT_READERS
+        self,
+        store: Store,
+        layout: KeyLayout | None = None,
+        readers: int = DEFAULT_READERS,
+        on_unreadable: Callable[[UnreadableRecord], None] = log_unreadable,
     ) -> None:
         """Args:
         store: where the pipeline writes.
         layout: its key layout.
         readers: reads in flight at once for a history page.
+        on_unreadable: told of each unreadable record the first time a page meets it.
         """
         if readers < 1:
             raise ValueError(f"readers must be at least 1, got {readers}")
         self.store = store
         self.layout = layout or KeyLayout()
         self.readers = readers
+        self._on_unreadable = on_unreadable
+        self._reported: set[str] = set()
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -66,12 +88,30 @@ class Results:
 
         Raises:
             InvalidKey: ``prediction_id`` or ``owner`` is malformed.
+            UnreadableRecord: the record exists but cannot be read.
         """
         key = self.layout.prediction_key(owner, check_id(prediction_id))
         try:
-            return Prediction.from_json(self.store.get(key))
+            return read_stored(key, self.store.get(key))
         except ObjectNotFound:
             return None
+
+    def _get_or_unreadable(
+        self, owner: str, prediction_id: str
+    ) -> Prediction | UnreadableRecord | None:
+        try:
+            return self.get(owner, prediction_id)
+        except UnreadableRecord as problem:
+            return problem
+
+    def _report(self, problem: UnreadableRecord) -> None:
+        with self._pool_lock:
+            if problem.key in self._reported:
+                return
+            if len(self._reported) >= _REPORTED_LIMIT:
+                self._reported.clear()
+            self._reported.add(problem.key)
+        self._on_unreadable(problem)
 
     def page(
         self, owner: str, limit: int = 50, cursor: str | None = None, *, thumbnails: bool = False
@@ -89,26 +129,25 @@ class Results:
                 ids.append(self.layout.parse_upload_key(key).id)
             except InvalidKey:
                 continue  # named by another tool; its record is found through its own id
-        records: list[Prediction | None] = []
+        records: list[Prediction | UnreadableRecord | None] = []
         pictures: list[bytes | None] = [None] * len(ids)
         if ids:
             # Records and thumbnails share one pool: the page waits for one round of reads.
             pool = self._readers()
-            record_reads = [pool.submit(self.get, owner, i) for i in ids]
+            record_reads = [pool.submit(self._get_or_unreadable, owner, i) for i in ids]
             picture_reads = [pool.submit(self.thumbnail, owner, i) for i in ids if thumbnails]
             records = [read.result() for read in record_reads]
             if thumbnails:
                 pictures = [read.result() for read in picture_reads]
-        entries = tuple(
-            HistoryEntry(
-                id=prediction_id,
-                status="pending" if record is None else record.status,
-                prediction=record,
-                thumbnail=picture,
-            )
-            for prediction_id, record, picture in zip(ids, records, pictures, strict=True)
-        )
-        return HistoryPage(entries=entries, next_cursor=listing.next_cursor)
+        entries = []
+        for prediction_id, record, picture in zip(ids, records, pictures, strict=True):
+            if isinstance(record, UnreadableRecord):
+                self._report(record)
+                entries.append(HistoryEntry(prediction_id, "unreadable", None, picture))
+                continue
+            status: HistoryStatus = "pending" if record is None else record.status
+            entries.append(HistoryEntry(prediction_id, status, record, picture))
+        return HistoryPage(entries=tuple(entries), next_cursor=listing.next_cursor)
 
     def thumbnail(self, owner: str, prediction_id: str) -> bytes | None:
         """The 224x224 model input of an upload, or None if it was never made."""
@@ -139,6 +178,7 @@ class Results:
 
         Raises:
             InvalidKey: an id or ``owner`` is malformed.
+            UnreadableRecord: one of the records cannot be read.
         """
         reads = [self._readers().submit(self.get, owner, i) for i in ids]
         return [read.result() for read in reads]

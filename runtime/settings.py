@@ -28,6 +28,8 @@ from runtime.triage import (
 
 DEFAULT_DATA_DIR: Final = ".dermascan"
 DEFAULT_INVOKE_MAX_ATTEMPTS: Final = 4
+DEFAULT_INVOKE_READ_TIMEOUT_SECONDS: Final = 60.0
+"""SageMaker's own limit for a model's answer."""
 
 Backend = Literal["local", "aws"]
 
@@ -115,6 +117,9 @@ class FunctionSettings:
     layout: KeyLayout = field(default_factory=KeyLayout)
     limits: ImageLimits = field(default_factory=ImageLimits)
     invoke_max_attempts: int = DEFAULT_INVOKE_MAX_ATTEMPTS
+    """Attempts per endpoint call, retries included (botocore's budget)."""
+    invoke_read_timeout: float = DEFAULT_INVOKE_READ_TIMEOUT_SECONDS
+    """Seconds one attempt waits for the endpoint's answer."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> FunctionSettings:
@@ -122,7 +127,8 @@ class FunctionSettings:
 
         Required: ``BUCKET_NAME``, ``ENDPOINT_NAME``. Optional: ``MODEL_ID``,
         ``MODEL_REVISION``, the layout's ``*_PREFIX`` variables (``KeyLayout.environment``),
-        ``MAX_IMAGE_BYTES``, ``MAX_IMAGE_PIXELS``, ``INVOKE_MAX_ATTEMPTS``.
+        ``MAX_IMAGE_BYTES``, ``MAX_IMAGE_PIXELS``, ``INVOKE_MAX_ATTEMPTS``,
+        ``INVOKE_READ_TIMEOUT_SECONDS``.
 
         Raises:
             ConfigError: naming the variable that is missing or wrong.
@@ -145,6 +151,9 @@ class FunctionSettings:
             ),
             invoke_max_attempts=read.positive_int(
                 "INVOKE_MAX_ATTEMPTS", DEFAULT_INVOKE_MAX_ATTEMPTS
+            ),
+            invoke_read_timeout=read.positive_seconds(
+                "INVOKE_READ_TIMEOUT_SECONDS", DEFAULT_INVOKE_READ_TIMEOUT_SECONDS
             ),
         )
 

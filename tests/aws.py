@@ -1,51 +1,61 @@
-"""AWS test helpers: canned SageMaker endpoint answers and HTTP faults injected below botocore."""
+"""AWS test helpers: an endpoint double that answers from the request, HTTP faults injected
+below botocore, and the S3 -> SQS wiring and Lambda context the handler tests need."""
 
 from __future__ import annotations
 
+import base64
+import io
 import json
+import math
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-import requests
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.client import BaseClient
+from PIL import Image, ImageStat
 
 from tests.conftest import REAL_ID2LABEL
 
 REGION = "eu-west-1"
+CONTAINER_DEFAULT_TOP_K = 5
+"""What the Hugging Face image-classification pipeline answers without ``top_k``."""
+LABEL_CODES = dict(
+    zip(REAL_ID2LABEL.values(), ["bkl", "bcc", "akiec", "vasc", "nv", "mel", "df"], strict=True)
+)
+"""The real model's labels and their HAM10000 codes, written out here independently of
+``runtime.labels`` so a test that compares codes checks the runtime's mapping too."""
 
 
-def container_answer(labels: list[str] | None = None) -> list[dict[str, object]]:
-    """What the Hugging Face container answers: label scores, highest first, summing to 1."""
-    labels = labels if labels is not None else list(REAL_ID2LABEL.values())
-    weights = list(range(len(labels), 0, -1))
-    return [
-        {"label": label, "score": weight / sum(weights)}
-        for label, weight in zip(labels, weights, strict=True)
-    ]
+def endpoint_scores(jpeg: bytes) -> dict[str, float]:
+    """The endpoint double's model: a score for each of the real model's seven labels.
 
-
-def queue_endpoint_answers(*answers: object) -> None:
-    """Queue canned endpoint answers in moto, one per distinct request body.
-
-    moto sees a request even when an ``EndpointFaults`` hook answers it (botocore calls every
-    before-send handler), so a faulted image uses up an answer too.
+    A softmax over the mean brightness of seven horizontal bands of the image, so the scores
+    depend on the very pixels the endpoint received and a test can compute them from the image
+    it expects to have been sent.
     """
-    results = [{"Body": json.dumps(a), "ContentType": "application/json"} for a in answers]
-    response = requests.post(
-        "http://motoapi.amazonaws.com/moto-api/static/sagemaker/endpoint-results",
-        json={"account_id": "123456789012", "region": REGION, "results": results},
-        timeout=5,
-    )
-    response.raise_for_status()
+    image = Image.open(io.BytesIO(jpeg), formats=["JPEG"]).convert("L")
+    width, height = image.size
+    labels = list(REAL_ID2LABEL.values())
+    logits = []
+    for band in range(len(labels)):
+        box = (0, band * height // len(labels), width, (band + 1) * height // len(labels))
+        logits.append(ImageStat.Stat(image.crop(box)).mean[0] / 16)
+    weights = [math.exp(logit - max(logits)) for logit in logits]
+    return {label: weight / sum(weights) for label, weight in zip(labels, weights, strict=True)}
 
 
-class _Body:
-    def __init__(self, data: bytes) -> None:
-        self._data = data
+def endpoint_answer(scores: Mapping[str, float], top_k: int) -> list[dict[str, object]]:
+    """The container's answer: the ``top_k`` best labels, highest first."""
+    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)[:top_k]
+    return [{"label": label, "score": score} for label, score in ranked]
+
+
+class _Body(io.BytesIO):
+    """A raw HTTP body as botocore reads it: whole (errors) or as a stream (answers)."""
 
     def stream(self, **_: object) -> Iterator[bytes]:
-        yield self._data
+        yield self.getvalue()
 
 
 class EndpointFaults:
@@ -58,6 +68,8 @@ class EndpointFaults:
     def __init__(self) -> None:
         self.requests: list[AWSPreparedRequest] = []
         self.faults: list[tuple[int, str]] = []
+        self.message = "injected {code}"
+        """The faults' error message; ``{code}`` is replaced by the error code."""
 
     def attach(self, client: BaseClient) -> None:
         """Hook into ``client`` ahead of moto's own handler, so injected faults win."""
@@ -71,7 +83,7 @@ class EndpointFaults:
         if not self.faults:
             return None  # moto answers
         status, code = self.faults.pop(0)
-        payload: dict[str, object] = {"message": f"injected {code}"}
+        payload: dict[str, object] = {"message": self.message.format(code=code)}
         if code == "ModelError":
             # SageMaker answers 424 and passes on the container's own status.
             payload["OriginalStatusCode"] = status
@@ -82,6 +94,48 @@ class EndpointFaults:
             status,
             headers,  # type: ignore[arg-type]  # botocore reads it as a plain mapping
             _Body(json.dumps(payload).encode()),
+        )
+
+
+class EndpointDouble(EndpointFaults):
+    """A before-send hook that plays the deployed endpoint: it answers every request from the
+    request itself, as the Hugging Face container would.
+
+    A JSON body is decoded, its base64 ``inputs`` decoded to the image, and
+    ``parameters.top_k`` honoured; without it (or for a raw image body) only the best
+    ``CONTAINER_DEFAULT_TOP_K`` labels come back, as from the real container. Scores are
+    ``endpoint_scores`` of the image. Queued ``faults`` are answered first; ``delay`` seconds
+    pass before each answer, as for a slow model. With ``honour_parameters`` off it plays a
+    container that drops the request's parameters (the top-5 trap).
+    """
+
+    def __init__(self, delay: float = 0.0) -> None:
+        super().__init__()
+        self.delay = delay
+        self.honour_parameters = True
+
+    def __call__(self, request: AWSPreparedRequest, **kwargs: object) -> AWSResponse | None:
+        fault = super().__call__(request, **kwargs)
+        if fault is not None:
+            return fault
+        time.sleep(self.delay)
+        body = request.body if isinstance(request.body, bytes) else b""
+        top_k = CONTAINER_DEFAULT_TOP_K
+        # botocore keeps header values as bytes, whatever its type hints say
+        content_type: object = request.headers.get("Content-Type")
+        if content_type in (b"application/json", "application/json"):
+            payload = json.loads(body)
+            image = base64.b64decode(payload["inputs"], validate=True)
+            if self.honour_parameters:
+                top_k = int(payload.get("parameters", {}).get("top_k", top_k))
+        else:
+            image = body
+        answer = endpoint_answer(endpoint_scores(image), top_k)
+        return AWSResponse(
+            request.url,
+            200,
+            {"Content-Type": "application/json"},  # type: ignore[arg-type]  # a plain mapping
+            _Body(json.dumps(answer).encode()),
         )
 
 
@@ -109,7 +163,19 @@ class LambdaContext:
     aws_request_id = "c6af9ac6-7b61-11e6-9a41-93e812345678"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+        # A fresh invocation of a function with a 120 s timeout: one endpoint attempt at the
+        # default 60 s read timeout (plus connect) fits, so the handler starts its messages.
+        return 120_000
+
+
+class DeadlineContext(LambdaContext):
+    """A Lambda context whose invocation really ends ``seconds`` after it is made."""
+
+    def __init__(self, seconds: float) -> None:
+        self.ends = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.ends - time.monotonic()) * 1000))
 
 
 def wire_uploads_queue(s3: Any, sqs: Any, bucket: str, queue_name: str) -> tuple[str, str]:

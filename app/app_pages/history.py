@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app.backend import HistoryFilter, history
+from app.backend import HistoryFilter, history, status_label
 from app.markup import plain
 from app.session import active_session, viewer_zone
 from app.widgets import class_label, local_time, percent
@@ -64,9 +64,15 @@ def card(entry: HistoryEntry) -> None:
             elif record is not None:
                 reason = record.error.message if record.error else "No reason was recorded."
                 st.markdown(f"**Not classified:** {plain(reason)}  \n{when}")
+            elif entry.status == "unreadable":
+                st.markdown(
+                    f"**{status_label(entry).capitalize()}.** This result's record cannot be "
+                    f"read (damaged, or written by another version of dermascan); the other "
+                    f"results are not affected.  \n{when}"
+                )
             else:
                 st.markdown(f"**Being classified.** Its result will appear here.  \n{when}")
-            if record is not None:
+            if record is not None or entry.status == "unreadable":
                 st.page_link(
                     "app_pages/prediction.py",
                     label="Open this result",

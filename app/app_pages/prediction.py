@@ -10,6 +10,7 @@ from app import widgets
 from app.report import report_html
 from app.session import active_session, viewer_zone
 from runtime.keys import is_id
+from runtime.records import UnreadableRecord
 
 backend, owner = active_session()
 st.header("Prediction")
@@ -28,7 +29,14 @@ if not is_id(prediction_id):
     )
     st.stop()
 
-prediction = backend.result(owner, prediction_id)
+try:
+    prediction = backend.result(owner, prediction_id)
+except UnreadableRecord:
+    st.error(
+        "This result's record cannot be read (damaged, or written by another version of "
+        "dermascan). The upload is kept; the logs say why."
+    )
+    st.stop()
 if prediction is None:
     if backend.image(owner, prediction_id) is not None:
         st.info("This image is still being classified. Reload the page in a moment.")

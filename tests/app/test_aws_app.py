@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 import threading
 from collections.abc import Iterator
@@ -16,12 +15,16 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from app.session import shared_backend
+from runtime.images import prepare
+from runtime.labels import NAMES
 from tests.app.conftest import free_port, new_app
 from tests.app.test_local_app import classify_upload, opened_ids, scores_table, texts
 from tests.aws import (
+    LABEL_CODES,
     REGION,
+    EndpointDouble,
     LambdaContext,
-    container_answer,
+    endpoint_scores,
     lambda_sqs_record,
     wire_uploads_queue,
 )
@@ -73,6 +76,8 @@ class QueueWorker(threading.Thread):
         self.errors: list[Exception] = []
         sys.modules.pop("runtime.handler", None)
         self.handler = importlib.import_module("runtime.handler")
+        self.endpoint = EndpointDouble()  # the deployed endpoint, answering from each request
+        self.endpoint.attach(self.handler.sagemaker_runtime)
         self.sqs = boto3.client("sqs", region_name=REGION)
 
     def run(self) -> None:
@@ -99,13 +104,7 @@ class QueueWorker(threading.Thread):
 
 
 @pytest.fixture
-def worker(stack: str, moto_server: str) -> Iterator[QueueWorker]:
-    response = requests.post(
-        f"{moto_server}/moto-api/static/sagemaker/endpoint-results",
-        json={"region": REGION, "results": [{"Body": json.dumps(container_answer())}] * 3},
-        timeout=5,
-    )
-    response.raise_for_status()
+def worker(stack: str) -> Iterator[QueueWorker]:
     arn = f"arn:aws:sqs:{REGION}:123456789012:uploads"
     running = QueueWorker(stack, arn)
     running.start()
@@ -118,12 +117,17 @@ def worker(stack: str, moto_server: str) -> Iterator[QueueWorker]:
 def test_submit_then_the_lambdas_record_appears_and_is_shown(
     worker: QueueWorker, sample_paths: dict[str, Path]
 ) -> None:
-    at = classify_upload(new_app(), "lesion.jpg", sample_paths["mel"].read_bytes())
+    upload = sample_paths["mel"].read_bytes()
+    at = classify_upload(new_app(), "lesion.jpg", upload)
     assert "data: **AWS test**" in texts(at)
     scores = scores_table(at)
     assert len(scores) == 7
     assert sum(scores.values()) == pytest.approx(1.0)
-    assert "Top class: **Benign keratosis-like lesion (bkl)**" in texts(at)
+    # What the endpoint answered for this very image reached the page, every class of it.
+    expected = {LABEL_CODES[k]: v for k, v in endpoint_scores(prepare(upload).jpeg).items()}
+    top = max(expected, key=lambda code: expected[code])
+    assert f"Top class: **{NAMES[top]} ({top})**" in texts(at)
+    assert scores == pytest.approx({f"{NAMES[c]} ({c})": v for c, v in expected.items()})
 
     at.switch_page("app_pages/history.py").run()
     assert len(opened_ids(at)) == 1

@@ -132,6 +132,27 @@ def test_history_lists_the_new_result_first(local_env: Path, sample_paths: dict[
     assert len(at.image) == 2  # each card's thumbnail
 
 
+def test_an_unreadable_record_is_one_history_entry_and_its_page_says_so(
+    local_env: Path, sample_paths: dict[str, Path]
+) -> None:
+    at = classify_upload(new_app(), "a.jpg", sample_paths["nv"].read_bytes())
+    broken = at.session_state["last_id"]
+    at.file_uploader(key="upload").upload("b.jpg", sample_paths["bcc"].read_bytes()).run()
+    fine = at.session_state["last_id"]
+    (local_env / f"predictions/local/{broken}.json").write_text('{"schema_version": 2}')
+
+    at.switch_page("app_pages/history.py").run()
+    assert not at.exception, at.exception
+    assert opened_ids(at) == [fine, broken]
+    assert "**Record unreadable.** This result's record cannot be read" in texts(at)
+
+    page = new_app()
+    page.query_params["id"] = broken
+    page.switch_page("app_pages/prediction.py").run()
+    assert not page.exception, page.exception
+    assert "This result's record cannot be read" in texts(page)
+
+
 def test_the_prediction_page_shows_provenance(
     local_env: Path, sample_paths: dict[str, Path], tiny_model_dir: Path
 ) -> None:

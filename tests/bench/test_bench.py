@@ -21,9 +21,12 @@ def test_preprocessing_benchmark_runs_and_keeps_fidelity(tmp_path: Path) -> None
 def test_pipeline_benchmarks_run(tmp_path: Path) -> None:
     table = pipeline.overhead(tmp_path, ("tiny",), images=2)
     assert len(table.rows) == 1
-    burst = pipeline.burst(tmp_path, "tiny", uploads=6, workers=2)
-    ((*_, written, distinct),) = burst.rows
-    assert (written, distinct) == ("6", "6")  # none lost, none twice
+    burst = pipeline.burst(tmp_path, "tiny", uploads=6, workers=2, runs=3)
+    assert [row[0] for row in burst.rows] == ["1", "2", "3", "median"]
+    for *_, written, distinct in burst.rows:
+        assert (written, distinct) == ("6", "6")  # none lost, none twice
+    ratios = sorted(int(row[3].rstrip("%")) for row in burst.rows[:3])
+    assert int(burst.rows[3][3].rstrip("%")) == ratios[1]  # the median run's ratio
 
 
 def test_history_benchmark_runs(tmp_path: Path) -> None:

@@ -136,13 +136,10 @@ def test_the_function_reads_the_settings_compute_writes(serverless: RecordingMoc
         layout=KeyLayout(),
         limits=ImageLimits(max_bytes=10 * 1024 * 1024),
         invoke_max_attempts=3,
+        invoke_read_timeout=60.0,
     )
-    # Powertools reads its own variables. INVOKE_READ_TIMEOUT_SECONDS is read by the runtime's
-    # hardening (issue 12, branch harden): when FunctionSettings reads it, this fails; then drop
-    # it here and add its field to the expected settings above.
-    not_read_by_settings = {n for n in variables if n.startswith("POWERTOOLS_")} | {
-        "INVOKE_READ_TIMEOUT_SECONDS"
-    }
+    # Powertools reads its own variables; every other one the function is given, it reads.
+    not_read_by_settings = {n for n in variables if n.startswith("POWERTOOLS_")}
     assert set(variables) - read.names == not_read_by_settings
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 
+import boto3
 import pytest
+from mypy_boto3_s3.type_defs import FilterRuleTypeDef, QueueConfigurationTypeDef
 
-from components.storage import IMAGE_SUFFIXES, StorageArgs
+from components.storage import StorageArgs
 from policy import rules
+from runtime.events import created_objects
 from tests.components.conftest import (
     BUCKET,
     KEY,
@@ -171,17 +174,59 @@ def test_only_s3_from_this_bucket_and_account_may_send_to_the_queue(
     }
 
 
-def test_only_new_images_under_uploads_are_notified_so_results_cannot_recurse(
+def test_every_new_upload_is_notified_and_results_cannot_recurse(
     serverless: RecordingMocks,
 ) -> None:
     notification = serverless.one("aws:s3/bucketNotification:BucketNotification")
     assert notification.inputs["bucket"] == serverless.one(BUCKET, "storage-images").id
-    queues = notification.inputs["queues"]
-    assert {q["filterSuffix"] for q in queues} == set(IMAGE_SUFFIXES)
-    for q in queues:
-        assert q["filterPrefix"] == "uploads/"
-        assert q["events"] == ["s3:ObjectCreated:*"]
-        assert q["queueArn"] == arn(serverless, QUEUE, "storage-uploads")
+    (queue,) = notification.inputs["queues"]
+    assert queue["filterPrefix"] == "uploads/"
+    assert "filterSuffix" not in queue  # a .bin upload must get its error record too
+    assert queue["events"] == ["s3:ObjectCreated:*"]
+    assert queue["queueArn"] == arn(serverless, QUEUE, "storage-uploads")
+
+
+def test_the_stacks_notification_on_moto_announces_every_upload_and_no_result(
+    serverless: RecordingMocks, mocked_aws: None
+) -> None:
+    """The notification the stack declares, applied to moto's S3 -> SQS: which keys arrive."""
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    sqs = boto3.client("sqs", region_name="eu-west-1")
+    s3.create_bucket(Bucket="images", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    url = sqs.create_queue(QueueName="uploads")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    configurations: list[QueueConfigurationTypeDef] = []
+    for queue in serverless.one("aws:s3/bucketNotification:BucketNotification").inputs["queues"]:
+        rules: list[FilterRuleTypeDef] = [{"Name": "prefix", "Value": queue["filterPrefix"]}]
+        if "filterSuffix" in queue:
+            rules.append({"Name": "suffix", "Value": queue["filterSuffix"]})
+        configurations.append(
+            {
+                "QueueArn": arn["QueueArn"],
+                "Events": queue["events"],
+                "Filter": {"Key": {"FilterRules": rules}},
+            }
+        )
+    s3.put_bucket_notification_configuration(
+        Bucket="images", NotificationConfiguration={"QueueConfigurations": configurations}
+    )
+    keys = [
+        "uploads/shared/8204265000000aaaaaaaaaa.bin",
+        "uploads/shared/8204265000000aaaaaaaaab.jpg",
+        "uploads/shared/scan.JPEG",
+        "uploads/shared/no-extension",
+        "predictions/shared/8204265000000aaaaaaaaab.json",
+        "thumbnails/shared/8204265000000aaaaaaaaab.jpg",
+    ]
+    for key in keys:
+        s3.put_object(Bucket="images", Key=key, Body=b"x")
+
+    announced = []
+    while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            announced += [key.key for key in created_objects(message["Body"])]
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    assert sorted(announced) == sorted(key for key in keys if key.startswith("uploads/"))
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,6 @@ from runtime.classifiers import (
     DEFAULT_MODEL_ID,
     DEFAULT_MODEL_REVISION,
     ClassifierError,
-    InferenceRejected,
     ModelUnavailable,
     SageMakerClassifier,
     TransformersClassifier,
@@ -25,19 +24,18 @@ from runtime.classifiers import (
 )
 from runtime.images import prepare
 from runtime.labels import CLASSES
-from tests.aws import REGION, EndpointFaults, container_answer, queue_endpoint_answers
-from tests.conftest import REAL_ID2LABEL
+from tests.aws import LABEL_CODES, REGION, EndpointDouble, endpoint_scores
 
 ENDPOINT = "dermascan-test-endpoint"
 
 
 @pytest.fixture
-def faults() -> EndpointFaults:
-    return EndpointFaults()
+def faults() -> EndpointDouble:
+    return EndpointDouble()
 
 
 @pytest.fixture
-def endpoint(mocked_aws: None, faults: EndpointFaults) -> SageMakerClassifier:
+def endpoint(mocked_aws: None, faults: EndpointDouble) -> SageMakerClassifier:
     client = boto3.client(
         "sagemaker-runtime", region_name=REGION, config=sagemaker_client_config(max_attempts=3)
     )
@@ -51,27 +49,26 @@ def endpoint(mocked_aws: None, faults: EndpointFaults) -> SageMakerClassifier:
 def test_all_seven_scores_from_a_seven_label_answer(
     endpoint: SageMakerClassifier, sample_jpeg: bytes
 ) -> None:
-    queue_endpoint_answers(container_answer())
-    scores = endpoint.classify(prepare(sample_jpeg).jpeg)
+    jpeg = prepare(sample_jpeg).jpeg
+    scores = endpoint.classify(jpeg)
     assert list(scores) == list(CLASSES)
-    assert scores["bkl"] == pytest.approx(7 / 28)  # the first label of the answer
-    assert scores["df"] == pytest.approx(1 / 28)
+    expected = {LABEL_CODES[label]: score for label, score in endpoint_scores(jpeg).items()}
+    assert scores == pytest.approx(expected)
     assert sum(scores.values()) == pytest.approx(1.0)
 
 
 def test_a_five_label_answer_is_an_error_not_a_result(
-    endpoint: SageMakerClassifier, sample_jpeg: bytes
+    endpoint: SageMakerClassifier, faults: EndpointDouble, sample_jpeg: bytes
 ) -> None:
-    queue_endpoint_answers(container_answer(list(REAL_ID2LABEL.values())[:5]))
+    faults.honour_parameters = False  # a container that drops top_k answers its default 5
     with pytest.raises(ClassifierError, match=r"5 of 7 classes.*top_k=7") as failed:
         endpoint.classify(prepare(sample_jpeg).jpeg)
-    assert not isinstance(failed.value, TransientError | InferenceRejected)
+    assert not isinstance(failed.value, TransientError)
 
 
 def test_the_request_is_json_with_the_image_and_top_k_7(
-    endpoint: SageMakerClassifier, faults: EndpointFaults, sample_jpeg: bytes
+    endpoint: SageMakerClassifier, faults: EndpointDouble, sample_jpeg: bytes
 ) -> None:
-    queue_endpoint_answers(container_answer())
     jpeg = prepare(sample_jpeg).jpeg
     endpoint.classify(jpeg)
     (request,) = faults.requests
@@ -102,8 +99,21 @@ def test_the_record_names_the_endpoint_and_the_pinned_model(
         ([{"label": "mole", "score": 0.5}], "label we do not know"),
         ([{"label": "melanoma", "score": 1.5}], r"out of \[0, 1\]"),
         ([{"label": "melanoma", "score": 0.5}, {"label": "MELANOMA", "score": 0.5}], "twice"),
+        (
+            [{"label": label, "score": 0.9} for label in LABEL_CODES],  # a sigmoid head
+            r"sum to 6\.3000, not 1",
+        ),
+        ([{"label": label, "score": 0.1} for label in LABEL_CODES], r"sum to 0\.7000, not 1"),
     ],
-    ids=["not-a-list", "no-score", "unknown-label", "out-of-range", "duplicate"],
+    ids=[
+        "not-a-list",
+        "no-score",
+        "unknown-label",
+        "out-of-range",
+        "duplicate",
+        "sigmoid",
+        "short-of-one",
+    ],
 )
 def test_malformed_answers_fail_loudly(answer: object, message: str) -> None:
     with pytest.raises(ClassifierError, match=message):
@@ -114,9 +124,8 @@ def test_malformed_answers_fail_loudly(answer: object, message: str) -> None:
 
 
 def test_throttling_is_retried_and_then_succeeds(
-    endpoint: SageMakerClassifier, faults: EndpointFaults, sample_jpeg: bytes
+    endpoint: SageMakerClassifier, faults: EndpointDouble, sample_jpeg: bytes
 ) -> None:
-    queue_endpoint_answers(container_answer())
     faults.faults = [(400, "ThrottlingException"), (503, "ServiceUnavailable")]
     scores = endpoint.classify(prepare(sample_jpeg).jpeg)
     assert len(faults.requests) == 3
@@ -124,7 +133,7 @@ def test_throttling_is_retried_and_then_succeeds(
 
 
 def test_retries_stop_at_the_budget_with_a_transient_error(
-    endpoint: SageMakerClassifier, faults: EndpointFaults, sample_jpeg: bytes
+    endpoint: SageMakerClassifier, faults: EndpointDouble, sample_jpeg: bytes
 ) -> None:
     faults.faults = [(400, "ThrottlingException")] * 10
     with pytest.raises(TransientError, match="ThrottlingException"):
@@ -142,24 +151,27 @@ def test_retries_stop_at_the_budget_with_a_transient_error(
     ],
 )
 def test_transient_failures_are_transient_errors(
-    endpoint: SageMakerClassifier, faults: EndpointFaults, status: int, code: str
+    endpoint: SageMakerClassifier, faults: EndpointDouble, status: int, code: str
 ) -> None:
     faults.faults = [(status, code)] * 10
     with pytest.raises(TransientError, match=code):
         endpoint.classify(b"jpeg")
 
 
-def test_a_model_error_for_a_bad_input_is_permanent(
-    endpoint: SageMakerClassifier, faults: EndpointFaults
+def test_a_container_4xx_is_a_deployment_fault_not_the_images(
+    endpoint: SageMakerClassifier, faults: EndpointDouble, sample_jpeg: bytes
 ) -> None:
+    # Only a valid 224x224 JPEG is ever sent, so a container that refuses it is misconfigured:
+    # a ClassifierError (retried by SQS, then dead-lettered), never an error record.
     faults.faults = [(400, "ModelError")]
-    with pytest.raises(InferenceRejected, match="ModelError"):
-        endpoint.classify(b"jpeg")
-    assert len(faults.requests) == 1  # never retried
+    with pytest.raises(ClassifierError, match="ModelError") as failed:
+        endpoint.classify(prepare(sample_jpeg).jpeg)
+    assert type(failed.value) is ClassifierError
+    assert len(faults.requests) == 1  # botocore does not retry a 424; SQS redelivers
 
 
 def test_a_missing_endpoint_is_a_deployment_error_not_a_bad_image(
-    endpoint: SageMakerClassifier, faults: EndpointFaults
+    endpoint: SageMakerClassifier, faults: EndpointDouble
 ) -> None:
     faults.faults = [(400, "ValidationError")]
     with pytest.raises(ClassifierError, match="ValidationError") as failed:
@@ -193,13 +205,8 @@ def test_transformers_gives_the_same_scores_as_the_pipeline_itself(
     ours = classifier.classify_many(jpegs, batch_size=4)
     for jpeg, scores in zip(jpegs, ours, strict=True):
         answer: Any = direct(Image.open(io.BytesIO(jpeg)), top_k=7)
-        expected = {REAL_ID2LABEL_TO_CODE[item["label"]]: item["score"] for item in answer}
+        expected = {LABEL_CODES[item["label"]]: item["score"] for item in answer}
         assert scores == pytest.approx(expected, abs=1e-6)
-
-
-REAL_ID2LABEL_TO_CODE = dict(
-    zip(REAL_ID2LABEL.values(), ["bkl", "bcc", "akiec", "vasc", "nv", "mel", "df"], strict=True)
-)
 
 
 def test_the_model_loads_once(tiny_model_dir: Path, sample_jpeg: bytes) -> None:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime.cli import EXIT_MODEL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, main
+from bench.models import random_vit
+from runtime.cli import EXIT_MODEL, EXIT_OK, EXIT_REJECTED, EXIT_USAGE, _read, main
+from runtime.images import InvalidImage
 from runtime.labels import CLASSES
 from runtime.records import Prediction
 from runtime.triage import triage
@@ -77,6 +79,25 @@ def test_a_model_that_cannot_be_downloaded_says_what_to_do(
     assert "DERMASCAN_MODEL" in done.stderr
     assert "network" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_model_whose_scores_do_not_sum_to_1_exits_3_without_a_traceback(
+    tmp_path: Path, sample_paths: dict[str, Path]
+) -> None:
+    # The tiny ViT with a multi-label head: transformers applies a sigmoid, so the seven scores
+    # are independent and do not sum to 1. They must never become a record.
+    model = random_vit(tmp_path / "sigmoid-vit", "tiny")
+    config = json.loads((model / "config.json").read_text())
+    config["problem_type"] = "multi_label_classification"
+    (model / "config.json").write_text(json.dumps(config))
+    env = {"DERMASCAN_MODEL": str(model), "DERMASCAN_DATA_DIR": str(tmp_path / "data")}
+    done = run_dermascan("classify", sample_paths["mel"], env=env)
+    assert done.returncode == EXIT_MODEL, done.stderr
+    assert done.stdout == ""
+    assert "Traceback" not in done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("dermascan:")]
+    assert "the model failed" in line
+    assert "not 1" in line
 
 
 def test_several_files_each_get_a_line_and_bad_ones_do_not_stop_the_rest(
@@ -188,3 +209,48 @@ def test_the_triage_line_leads_with_the_level_and_the_malignant_total(
     )
     assert bad.returncode == EXIT_USAGE
     assert "DERMASCAN_REFER_THRESHOLD must be a fraction between 0 and 1" in bad.stderr
+
+
+def test_a_fifo_and_a_device_are_refused_at_once_not_read(
+    model_env: dict[str, str], tmp_path: Path
+) -> None:
+    fifo = tmp_path / "photo.jpg"
+    os.mkfifo(fifo)  # nobody ever writes to it: reading it would wait forever
+    done = subprocess.run(
+        [str(DERMASCAN), "classify", str(fifo), "/dev/zero"],
+        env={**os.environ, **model_env},
+        capture_output=True,
+        text=True,
+        timeout=120,  # a hang fails here instead of stalling the suite
+        check=False,
+    )
+    assert done.returncode == EXIT_REJECTED
+    assert "Traceback" not in done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("dermascan:")]
+    refusal = "is not a regular file (a pipe, a device or a socket)"
+    assert lines == [
+        f"dermascan: {fifo}: {refusal}; save the image as a file and give its path",
+        f"dermascan: /dev/zero: {refusal}; save the image as a file and give its path",
+    ]
+
+
+def test_reading_stops_one_byte_past_the_limit_whatever_the_size_claims(tmp_path: Path) -> None:
+    # /proc files say they are 0 bytes long; trusting that would read them whole.
+    with pytest.raises(
+        InvalidImage, match=r"^The file is 11 bytes; the limit is 10 bytes\.$"
+    ) as refused:
+        _read(Path("/proc/self/maps"), 10)
+    assert refused.value.code == "too_large"
+    exact = tmp_path / "exact.jpg"
+    exact.write_bytes(b"x" * 10)
+    assert _read(exact, 10) == b"x" * 10
+
+
+def test_one_byte_over_10_mib_is_told_in_bytes(model_env: dict[str, str], tmp_path: Path) -> None:
+    big = tmp_path / "big.jpg"
+    big.write_bytes(b"\xff\xd8\xff" + bytes(10 * 1024 * 1024 - 2))
+    done = run_dermascan("classify", big, env=model_env)
+    assert done.returncode == EXIT_REJECTED
+    assert done.stderr.splitlines()[-1] == (
+        f"dermascan: {big}: The file is 10,485,761 bytes; the limit is 10,485,760 bytes (10.0 MB)."
+    )

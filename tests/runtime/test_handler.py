@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,16 +15,18 @@ import boto3
 import pytest
 
 from runtime.events import created_objects
+from runtime.images import prepare
 from runtime.keys import KeyLayout, new_id
 from runtime.labels import CLASSES
 from runtime.records import Prediction
 from tests.aws import (
+    LABEL_CODES,
     REGION,
-    EndpointFaults,
+    DeadlineContext,
+    EndpointDouble,
     LambdaContext,
-    container_answer,
+    endpoint_scores,
     lambda_sqs_record,
-    queue_endpoint_answers,
     wire_uploads_queue,
 )
 
@@ -41,7 +44,7 @@ class Deployment:
     sqs: Any
     queue_url: str
     queue_arn: str
-    endpoint: EndpointFaults
+    endpoint: EndpointDouble
 
     def upload(self, data: bytes, key: str | None = None) -> str:
         key = key or LAYOUT.upload_key("local", new_id(), "jpg")
@@ -87,15 +90,21 @@ def deployment(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[De
     monkeypatch.setenv("BUCKET_NAME", BUCKET)
     monkeypatch.setenv("ENDPOINT_NAME", ENDPOINT)
     monkeypatch.setenv("INVOKE_MAX_ATTEMPTS", "3")
+    monkeypatch.setenv("INVOKE_READ_TIMEOUT_SECONDS", "2")
     monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "dermascan")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     # A fresh import, as in a new execution environment: settings and clients at module scope.
     sys.modules.pop("runtime.handler", None)
     handler = importlib.import_module("runtime.handler")
-    endpoint = EndpointFaults()
+    endpoint = EndpointDouble()
     endpoint.attach(handler.sagemaker_runtime)
     yield Deployment(handler, s3, sqs, queue_url, queue_arn, endpoint)
     sys.modules.pop("runtime.handler", None)
+
+
+def expected_scores(upload: bytes) -> dict[str, float]:
+    """The scores the endpoint double gives the model input made from ``upload``, by code."""
+    return {LABEL_CODES[label]: s for label, s in endpoint_scores(prepare(upload).jpeg).items()}
 
 
 def drain_test_event(deployment: Deployment) -> None:
@@ -115,7 +124,6 @@ def test_a_real_sample_yields_one_ok_record_with_seven_scores(
     deployment: Deployment, sample_jpeg: bytes, capsys: pytest.CaptureFixture[str]
 ) -> None:
     drain_test_event(deployment)
-    queue_endpoint_answers(container_answer())
     key = deployment.upload(sample_jpeg)
     records = deployment.receive()
     assert len(records) == 1
@@ -125,7 +133,11 @@ def test_a_real_sample_yields_one_ok_record_with_seven_scores(
     assert record is not None
     assert record.status == "ok"
     assert list(record.scores) == list(CLASSES)
-    assert record.top == "bkl"
+    # The endpoint's answer for exactly this image, all seven classes of it: the image arrived
+    # intact, top_k=7 was asked for, and every label was mapped to its code.
+    expected = expected_scores(sample_jpeg)
+    assert dict(record.scores) == pytest.approx(expected)
+    assert record.top == max(expected, key=lambda code: expected[code])
     assert record.model.endpoint == ENDPOINT
     ref = LAYOUT.parse_upload_key(key)
     thumbnail = LAYOUT.thumbnail_key(ref.owner, ref.id)
@@ -136,7 +148,7 @@ def test_a_real_sample_yields_one_ok_record_with_seven_scores(
     output = capsys.readouterr().out
     metrics = [json.loads(line) for line in output.splitlines() if '"_aws"' in line]
     assert any(m.get("Predictions") == [1.0] or m.get("Predictions") == 1.0 for m in metrics)
-    assert any(m.get("class") == "bkl" for m in metrics)
+    assert any(m.get("class") == record.top for m in metrics)
     assert records[0]["body"] not in output
 
 
@@ -144,7 +156,6 @@ def test_the_same_message_twice_calls_the_endpoint_once(
     deployment: Deployment, sample_jpeg: bytes
 ) -> None:
     drain_test_event(deployment)
-    queue_endpoint_answers(container_answer())
     key = deployment.upload(sample_jpeg)
     records = deployment.receive()
     first = deployment.invoke(records)
@@ -159,7 +170,6 @@ def test_a_key_with_spaces_plus_and_unicode_is_decoded_and_classified(
     deployment: Deployment, sample_jpeg: bytes
 ) -> None:
     drain_test_event(deployment)
-    queue_endpoint_answers(container_answer())
     key = "uploads/local/my photo+1 (ü).jpg"
     deployment.upload(sample_jpeg, key)
     records = deployment.receive()
@@ -169,6 +179,7 @@ def test_a_key_with_spaces_plus_and_unicode_is_decoded_and_classified(
     (record,) = deployment.records()
     assert record.upload_key == key
     assert record.status == "ok"
+    assert dict(record.scores) == pytest.approx(expected_scores(sample_jpeg))
     # A redelivery finds the same record: its id derives from the key and upload time.
     assert deployment.invoke(records) == {"batchItemFailures": []}
     assert len(deployment.records()) == 1
@@ -179,7 +190,6 @@ def test_a_throttled_endpoint_fails_exactly_that_message_and_writes_nothing(
     deployment: Deployment, sample_jpeg: bytes, sample_paths: dict[str, Any]
 ) -> None:
     drain_test_event(deployment)
-    queue_endpoint_answers(container_answer(), container_answer())  # one per distinct image
     throttled = deployment.upload(sample_jpeg)
     fine = deployment.upload(sample_paths["nv"].read_bytes())
     records = deployment.receive()
@@ -195,6 +205,57 @@ def test_a_throttled_endpoint_fails_exactly_that_message_and_writes_nothing(
     fine_record = deployment.record(fine)
     assert fine_record is not None
     assert fine_record.status == "ok"
+    assert dict(fine_record.scores) == pytest.approx(
+        expected_scores(sample_paths["nv"].read_bytes())
+    )
+
+
+@pytest.fixture
+def logged(deployment: Deployment) -> Iterator[list[str]]:
+    """Every line the handler's logger writes, formatted with its traceback."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(logging.Formatter().format(record))
+
+    # Powertools' Logger writes to the stream it found at its first import; listen directly.
+    target = logging.getLogger(deployment.handler.logger.name)
+    collector = Collect()
+    target.addHandler(collector)
+    yield lines
+    target.removeHandler(collector)
+
+
+def test_a_container_4xx_is_retried_and_its_aws_text_stays_in_the_logs(
+    deployment: Deployment, sample_jpeg: bytes, logged: list[str]
+) -> None:
+    drain_test_event(deployment)
+    key = deployment.upload(sample_jpeg)
+    records = deployment.receive()
+    aws_text = (
+        'Received client error (400) from primary with message "unknown parameter". See '
+        "https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logEventViewer"
+        ":group=/aws/sagemaker/Endpoints/dermascan-endpoint in account 123456789012"
+    )
+    deployment.endpoint.message = aws_text
+    deployment.endpoint.faults = [(400, "ModelError")]
+
+    # A deployment fault, not the image's: the message fails so SQS redelivers it, and then
+    # (still failing) dead-letters it with its alarm. No record blames the image.
+    first = deployment.invoke(records)
+    assert first == {"batchItemFailures": [{"itemIdentifier": records[0]["messageId"]}]}
+    assert deployment.record(key) is None
+    assert len(deployment.endpoint.requests) == 1
+    assert any("123456789012" in line for line in logged)  # the raw text went to the logs
+
+    assert deployment.invoke(records) == {"batchItemFailures": []}  # the redelivery
+    record = deployment.record(key)
+    assert record is not None
+    assert record.status == "ok"
+    stored = record.to_json()
+    for secret in ("123456789012", "console.aws.amazon.com", ENDPOINT + " in", "ModelError"):
+        assert secret not in stored
 
 
 def test_a_corrupt_image_gets_an_error_record_and_no_failure(
@@ -209,6 +270,55 @@ def test_a_corrupt_image_gets_an_error_record_and_no_failure(
     assert record.error is not None
     assert record.error.code == "corrupt"
     assert deployment.endpoint.requests == []
+
+
+def test_a_file_that_is_no_image_gets_an_error_record_through_s3_and_sqs(
+    deployment: Deployment,
+) -> None:
+    # What the app stores for a file that is no accepted image: uploads/<owner>/<id>.bin. The
+    # notification (uploads/ prefix, no suffix filter, as the stack declares it) announces it.
+    drain_test_event(deployment)
+    key = deployment.upload(
+        b"%PDF-1.7 referral letter", LAYOUT.upload_key("local", new_id(), "bin")
+    )
+    records = deployment.receive()
+    assert [created_objects(r["body"])[0].key for r in records] == [key]
+    assert deployment.invoke(records) == {"batchItemFailures": []}
+    record = deployment.record(key)
+    assert record is not None
+    assert record.status == "error"
+    assert record.error is not None
+    assert (record.error.code, record.error.message) == (
+        "not_an_image",
+        "This file is a PDF document, not a photo. Upload JPEG, PNG or WebP.",
+    )
+    assert deployment.endpoint.requests == []
+
+
+def test_an_unreadable_record_is_reported_once_and_not_retried_forever(
+    deployment: Deployment,
+    sample_jpeg: bytes,
+    logged: list[str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    drain_test_event(deployment)
+    key = deployment.upload(sample_jpeg)
+    ref = LAYOUT.parse_upload_key(key)
+    record_key = LAYOUT.prediction_key(ref.owner, ref.id)
+    deployment.s3.put_object(Bucket=BUCKET, Key=record_key, Body=b'{"schema_version": 1')
+    records = deployment.receive()
+
+    # Acknowledged: redelivering it would meet the same record until the dead-letter queue.
+    assert deployment.invoke(records) == {"batchItemFailures": []}
+    assert deployment.endpoint.requests == []
+    errors = [line for line in logged if "record exists but cannot be read" in line]
+    assert len(errors) == 1
+    metrics = [
+        json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line
+    ]
+    assert [m["source"] for m in metrics if "UnreadableRecords" in m] == ["pipeline"]
+    body = deployment.s3.get_object(Bucket=BUCKET, Key=record_key)["Body"].read()
+    assert body == b'{"schema_version": 1'  # left for someone to look at, not overwritten
 
 
 def test_keys_outside_the_uploads_prefix_are_ignored(deployment: Deployment) -> None:
@@ -227,6 +337,40 @@ def test_keys_outside_the_uploads_prefix_are_ignored(deployment: Deployment) -> 
     record = lambda_sqs_record(message, deployment.queue_arn)
     assert deployment.invoke([record]) == {"batchItemFailures": []}
     assert deployment.records() == []
+
+
+def test_the_endpoint_client_is_built_from_both_invoke_settings(deployment: Deployment) -> None:
+    config = deployment.handler.sagemaker_runtime.meta.config
+    assert config.retries["total_max_attempts"] == 3
+    assert config.read_timeout == 2
+    # One attempt's worst case, from the client's own timeouts, is what a message needs to start.
+    assert deployment.handler.invoke_attempt_seconds == config.connect_timeout + 2
+
+
+def test_the_handler_returns_before_its_deadline_listing_the_messages_it_did_not_finish(
+    deployment: Deployment, sample_jpeg: bytes
+) -> None:
+    drain_test_event(deployment)
+    keys = {deployment.upload(sample_jpeg) for _ in range(4)}
+    records = deployment.receive()
+    assert len(records) == 4
+    # A slow model: each answer takes 1.5 s, within the 2 s read timeout. One attempt may take
+    # connect + read = 5 s, so with 9 s left (7 s before the handler's margin) one or two
+    # messages can start, never all four.
+    deployment.endpoint.delay = 1.5
+    context = DeadlineContext(seconds=9.0)
+
+    response = deployment.handler.handler({"Records": records}, context)
+
+    assert context.get_remaining_time_in_millis() > 0, "the invocation ran past its timeout"
+    failed = {failure["itemIdentifier"] for failure in response["batchItemFailures"]}
+    finished = {
+        r["messageId"] for r in records if deployment.record(created_objects(r["body"])[0].key)
+    }
+    assert failed == {r["messageId"] for r in records} - finished  # exactly the unfinished
+    assert finished
+    assert failed
+    assert {created_objects(r["body"])[0].key for r in records} == keys
 
 
 def test_a_message_that_is_not_a_notification_is_failed_not_dropped(

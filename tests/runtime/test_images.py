@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
+import random
 import struct
+import subprocess
+import sys
 import warnings
 import zlib
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -22,6 +28,7 @@ from runtime.images import (
     prepare,
     sniff_format,
 )
+from tests.conftest import REPO
 
 RED = (255, 0, 0)
 BLUE = (0, 0, 255)
@@ -117,16 +124,22 @@ def test_the_format_is_read_from_content_not_a_name(sample_jpeg: bytes) -> None:
 
 
 def test_over_the_byte_limit_is_refused_before_decoding(sample_jpeg: bytes) -> None:
-    limits = ImageLimits(max_bytes=len(sample_jpeg) - 1)
-    with pytest.raises(InvalidImage, match=r"The file is 0\.[0-9] MB; the limit is") as refused:
+    limits = ImageLimits(max_bytes=100_000)
+    with pytest.raises(InvalidImage) as refused:
         prepare(sample_jpeg, limits)
+    assert str(refused.value) == "The file is 145.0 KB; the limit is 97.7 KB."
     assert refused.value.code == "too_large"
 
 
-def test_the_default_byte_limit_is_10_mib() -> None:
-    with pytest.raises(InvalidImage, match=r"limit is 10\.0 MB") as refused:
-        prepare(b"\xff\xd8\xff" + b"\x00" * (10 * 1024 * 1024))
+def test_the_default_byte_limit_is_10_mib_and_one_byte_over_reads_as_over() -> None:
+    with pytest.raises(InvalidImage) as refused:
+        prepare(b"\xff\xd8\xff" + b"\x00" * (10 * 1024 * 1024 - 2))  # 10 MiB + 1 byte
+    assert str(refused.value) == (
+        "The file is 10,485,761 bytes; the limit is 10,485,760 bytes (10.0 MB)."
+    )
     assert refused.value.code == "too_large"
+    with pytest.raises(InvalidImage, match=r"^The file is 12\.0 MB; the limit is 10\.0 MB\.$"):
+        prepare(b"\xff\xd8\xff" + b"\x00" * (12 * 1024 * 1024 - 3))
 
 
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
@@ -353,3 +366,236 @@ def _small_originals() -> list[bytes]:
 @given(mutated(_small_originals()))
 def test_mutated_real_images_are_refused_or_prepared(data: bytes) -> None:
     _outcome(data)
+
+
+# --- attacks (issue 10): damaged JPEGs, decoder bombs, odd shapes ------------------------------
+
+
+def jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
+    """(marker, start, end) of every segment of a JPEG, a scan's entropy data included in its
+    segment; the end-of-image marker last."""
+    segments, position = [], 2
+    while True:
+        marker = data[position + 1]
+        if marker == 0xD9:
+            segments.append((marker, position, position + 2))
+            return segments
+        length = int.from_bytes(data[position + 2 : position + 4], "big")
+        end = position + 2 + length
+        if marker == 0xDA:  # the entropy data runs to the next marker that is not stuffing/RST
+            while not (data[end] == 0xFF and data[end + 1] not in (0, *range(0xD0, 0xD8))):
+                end += 1
+        segments.append((marker, position, end))
+        position = end
+
+
+def scan_data(data: bytes) -> tuple[int, int]:
+    """Where the entropy-coded data of a baseline JPEG's one scan starts and ends."""
+    (_, start, end) = next(s for s in jpeg_segments(data) if s[0] == 0xDA)
+    return start + 2 + int.from_bytes(data[start + 2 : start + 4], "big"), end
+
+
+@pytest.fixture(scope="module")
+def photo_jpeg() -> bytes:
+    from tests.conftest import SAMPLES
+
+    return encode(Image.open(SAMPLES / "mel" / "ISIC_0030119.jpg"), "JPEG", quality=90)
+
+
+def _headers_and_100_bytes(whole: bytes) -> bytes:
+    start, _ = scan_data(whole)
+    return whole[: start + 100] + b"\xff\xd9"
+
+
+def _cut_in_half(whole: bytes) -> bytes:
+    return whole[: len(whole) // 2] + b"\xff\xd9"
+
+
+def _partly_randomised(whole: bytes) -> bytes:
+    start, end = scan_data(whole)
+    middle = (start + end) // 2
+    noise = random.Random(10).randbytes(2000).replace(b"\xff", b"\xfe")  # no fake markers
+    return whole[:middle] + noise + whole[middle + len(noise) :]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [_headers_and_100_bytes, _cut_in_half, _partly_randomised],
+    ids=["headers-and-100-bytes-of-scan", "cut-in-half-with-end-marker", "randomised-scan"],
+)
+def test_damaged_jpegs_with_an_end_marker_are_refused_not_filled_with_grey(
+    photo_jpeg: bytes, damage: Callable[[bytes], bytes]
+) -> None:
+    data = damage(photo_jpeg)
+    assert data.endswith(b"\xff\xd9")
+    image = Image.open(io.BytesIO(data))
+    image.load()  # Pillow decodes each of them without complaint: the check must be ours
+    with pytest.raises(InvalidImage, match="This JPEG file is damaged") as refused:
+        prepare(data)
+    assert refused.value.code == "corrupt"
+    assert "Export or copy it again" in str(refused.value)
+
+
+def test_an_undamaged_jpeg_of_the_same_photo_is_accepted(photo_jpeg: bytes) -> None:
+    assert prepare(photo_jpeg).format == "JPEG"
+
+
+def scan_bomb(repeats: int = 1000) -> bytes:
+    """A progressive 7000x7000 JPEG whose smallest AC scan is repeated ``repeats`` times."""
+    data = encode(Image.new("L", (7000, 7000), 128), "JPEG", progressive=True, quality=50)
+    segments = jpeg_segments(data)
+    # An SOS segment: marker, length, component count n, n x 2 bytes, then Ss (0: a DC scan).
+    ac_scans = [(s, e) for m, s, e in segments if m == 0xDA and data[s + 5 + 2 * data[s + 4]]]
+    start, end = min(ac_scans, key=lambda span: span[1] - span[0])
+    eoi = segments[-1][1]
+    return data[:eoi] + data[start:end] * repeats + data[eoi:]
+
+
+def streamed_png(
+    width: int, height: int, color_type: int, bit_depth: int, chunks: bytes = b""
+) -> bytes:
+    """A valid PNG of all-zero rows, compressed row by row so the test never holds the pixels."""
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}[color_type]
+    row = b"\x00" * (1 + width * channels * bit_depth // 8)
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", header)
+        + chunks
+        + _chunk(b"IDAT", idat)
+        + (_chunk(b"IEND", b""))
+    )
+
+
+def _chunk(kind: bytes, payload: bytes) -> bytes:
+    body = kind + payload
+    return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+
+SIDE_UNDER_50_MP = 7071  # 49.998 MP: just under the pixel ceiling
+
+
+def lossless_rgba_webp() -> bytes:
+    canvas = Image.new("RGBA", (SIDE_UNDER_50_MP, SIDE_UNDER_50_MP), (200, 120, 90, 128))
+    return encode(canvas, "WEBP", lossless=True, quality=0, method=0)
+
+
+BOUNDS_SECONDS = 2.0
+BOUNDS_MB = 500
+
+MEASURE = """
+import json, sys, time
+from runtime.images import InvalidImage, prepare
+import simplejpeg  # the strict decoder's import is not the image's cost
+data = open(sys.argv[1], "rb").read()
+started = time.perf_counter()
+try:
+    prepare(data)
+    outcome = "prepared"
+except InvalidImage as refused:
+    outcome = refused.code + ": " + str(refused)
+seconds = time.perf_counter() - started
+peak_kb = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"outcome": outcome, "seconds": seconds, "peak_mb": peak_kb / 1024}))
+"""
+
+
+def prepare_in_a_fresh_process(data: bytes, tmp_path: Path) -> dict[str, Any]:
+    """Run prepare once in a new interpreter: its outcome, seconds and the process's peak RSS
+    (VmHWM: everything the process ever held, interpreter and libraries included)."""
+    upload = tmp_path / "upload"
+    upload.write_bytes(data)
+    done = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(upload)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+@pytest.mark.parametrize(
+    ("make", "refusal"),
+    [
+        (scan_bomb, "too_many_scans: This JPEG repeats its image data in more than 100 scans"),
+        (lossless_rgba_webp, "too_costly: This 7071x7071 WebP would need about"),
+        (
+            lambda: streamed_png(SIDE_UNDER_50_MP, SIDE_UNDER_50_MP, 6, 8),
+            "too_costly: This 7071x7071 PNG would need about",
+        ),
+        (
+            lambda: streamed_png(
+                SIDE_UNDER_50_MP,
+                SIDE_UNDER_50_MP,
+                3,
+                8,
+                _chunk(b"PLTE", b"\x00\x00\x00\xff\xff\xff") + _chunk(b"tRNS", b"\x00"),
+            ),
+            "too_costly: This 7071x7071 PNG would need about",
+        ),
+        (
+            lambda: streamed_png(SIDE_UNDER_50_MP, SIDE_UNDER_50_MP, 0, 16),
+            "too_costly: This 7071x7071 PNG would need about",
+        ),
+    ],
+    ids=["scan-bomb", "lossless-rgba-webp", "rgba-png", "palette-transparency-png", "16-bit-png"],
+)
+def test_decoder_bombs_are_refused_before_decoding_within_time_and_memory(
+    make: Callable[[], bytes], refusal: str, tmp_path: Path
+) -> None:
+    data = make()
+    assert len(data) < 300_000  # a few KB on disk, gigabytes of work
+    measured = prepare_in_a_fresh_process(data, tmp_path)
+    assert measured["outcome"].startswith(refusal), measured
+    assert "try again" in measured["outcome"]
+    # The bounds the issue sets, generous here: a refusal takes milliseconds and megabytes.
+    assert measured["seconds"] < BOUNDS_SECONDS, measured
+    assert measured["peak_mb"] < BOUNDS_MB, measured
+
+
+def test_a_large_transparent_png_within_the_budget_is_prepared_within_bounds(
+    tmp_path: Path,
+) -> None:
+    # 12 MP with an alpha band, like a phone photo exported with transparency: not refused.
+    measured = prepare_in_a_fresh_process(streamed_png(4000, 3000, 6, 8), tmp_path)
+    assert measured["outcome"] == "prepared", measured
+    assert measured["seconds"] < BOUNDS_SECONDS, measured
+    assert measured["peak_mb"] < BOUNDS_MB, measured
+
+
+def test_the_memory_refusal_says_how_to_fix_the_image() -> None:
+    with pytest.raises(InvalidImage) as refused:
+        prepare(streamed_png(SIDE_UNDER_50_MP, SIDE_UNDER_50_MP, 6, 8))
+    message = str(refused.value)
+    assert message.startswith("This 7071x7071 PNG would need about 381 MB of memory to decode")
+    assert "Save it as a JPEG (no transparency, 8 bits), or downscale it to at most" in message
+
+
+def test_a_very_long_image_is_refused_not_squashed() -> None:
+    data = streamed_png(32, 100_000, 0, 8)
+    with pytest.raises(InvalidImage) as refused:
+        prepare(data)
+    assert refused.value.code == "bad_aspect_ratio"
+    assert str(refused.value) == (
+        "The image is 32x100000 pixels, 3,125.0 times as long as it is wide; at most 4:1 is "
+        "accepted, because the model squashes every image to a square. Crop it around the "
+        "lesion and try again."
+    )
+    assert prepare(encode(Image.new("RGB", (400, 100), RED), "PNG")).width == 400  # 4:1 is fine
+
+
+def test_an_mpo_is_recorded_as_the_jpeg_it_is(sample_jpeg: bytes) -> None:
+    photo = Image.open(io.BytesIO(sample_jpeg))
+    out = io.BytesIO()
+    photo.save(
+        out, "MPO", save_all=True, append_images=[photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    )
+    assert Image.open(io.BytesIO(out.getvalue())).format == "MPO"
+    prepared = prepare(out.getvalue())
+    assert prepared.format == "JPEG"
+    assert (prepared.width, prepared.height) == (600, 450)

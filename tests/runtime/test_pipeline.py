@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from runtime.classifiers import ClassifierError, InferenceRejected, TransientError
+from runtime.classifiers import ClassifierError, TransientError
 from runtime.images import ImageLimits
 from runtime.keys import InvalidKey, KeyLayout, new_id
-from runtime.pipeline import process_upload
-from runtime.records import Prediction
+from runtime.pipeline import ConcurrentWrite, process_upload
+from runtime.records import Prediction, UnreadableRecord
 from runtime.stores import LocalStore
 from tests.fakes import FAKE_MODEL, FakeClassifier, scores_with_top
 
@@ -100,7 +100,7 @@ def test_an_upload_over_the_limit_is_refused_without_reading_it(
     record = process_upload(key, store=store, classifier=classifier, limits=limits)
     assert record.error is not None
     assert record.error.code == "too_large"
-    assert "the limit is 0.0 MB" in record.error.message
+    assert record.error.message == "The file is 145.0 KB; the limit is 1,000 bytes."
     assert classifier.calls == []
 
 
@@ -138,18 +138,6 @@ def test_a_misconfigured_model_raises_instead_of_blaming_the_image(
     assert not store.exists(LAYOUT.prediction_key("local", LAYOUT.parse_upload_key(key).id))
 
 
-def test_an_input_the_model_rejects_gets_an_error_record(
-    store: LocalStore, classifier: FakeClassifier, sample_jpeg: bytes
-) -> None:
-    key = upload(store, sample_jpeg)
-    classifier.errors = [InferenceRejected("ModelError: cannot identify image")]
-    record = process_upload(key, store=store, classifier=classifier)
-    assert record.error is not None
-    assert record.error.code == "inference_rejected"
-    assert record.image is not None
-    assert record.image.format == "JPEG"  # what was learnt of the image is kept
-
-
 class LosingStore(LocalStore):
     """A store where another worker writes the record just before this one does."""
 
@@ -176,6 +164,44 @@ def test_when_two_workers_race_the_first_record_stands(
     record = process_upload(key, store=store, classifier=classifier, on_new=new.append)
     assert record == winner
     assert new == []  # this run wrote nothing, so it counts nothing
+
+
+def test_an_unreadable_existing_record_is_a_permanent_fault_left_as_it_is(
+    store: LocalStore, classifier: FakeClassifier, sample_jpeg: bytes
+) -> None:
+    key = upload(store, sample_jpeg)
+    prediction_key = LAYOUT.prediction_key("local", LAYOUT.parse_upload_key(key).id)
+    newer = b'{"schema_version": 2, "id": "from a newer dermascan"}'
+    store.put(prediction_key, newer, "application/json")
+    with pytest.raises(UnreadableRecord, match="schema_version 2") as failed:
+        process_upload(key, store=store, classifier=classifier)
+    assert failed.value.key == prediction_key
+    assert classifier.calls == []  # not classified again, and not overwritten
+    assert store.get(prediction_key) == newer
+
+
+class InFlightStore(LocalStore):
+    """A store where another worker's write of the record is in flight and not readable yet:
+    S3's 409 ConditionalRequestConflict, which ``S3Store.put_if_absent`` reports as False."""
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        if key.startswith("predictions/"):
+            return False
+        return super().put_if_absent(key, data, content_type)
+
+
+def test_a_record_write_in_flight_elsewhere_is_retried_not_acknowledged(
+    tmp_path: Path, classifier: FakeClassifier, sample_jpeg: bytes
+) -> None:
+    store = InFlightStore(tmp_path)
+    key = upload(store, sample_jpeg)
+    new: list[Prediction] = []
+    with pytest.raises(ConcurrentWrite):
+        process_upload(key, store=store, classifier=classifier, on_new=new.append)
+    assert new == []
+    # The other write failed after all: the retry finds no record and writes its own.
+    retried = process_upload(key, store=LocalStore(tmp_path), classifier=classifier)
+    assert retried.status == "ok"
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,7 @@ def test_the_function_needs_only_the_bucket_and_the_endpoint() -> None:
     )
     assert settings.layout == KeyLayout()
     assert settings.limits.max_bytes == 10 * 1024 * 1024
+    assert (settings.invoke_max_attempts, settings.invoke_read_timeout) == (4, 60.0)
 
 
 def test_every_function_setting_can_be_given() -> None:
@@ -43,12 +44,14 @@ def test_every_function_setting_can_be_given() -> None:
             "MAX_IMAGE_BYTES": "1000",
             "MAX_IMAGE_PIXELS": "2000000",
             "INVOKE_MAX_ATTEMPTS": "2",
+            "INVOKE_READ_TIMEOUT_SECONDS": "12.5",
         }
     )
     assert (settings.model_id, settings.model_revision) == ("org/model", "abc")
     assert settings.layout == KeyLayout(uploads="in/", predictions="out/", thumbnails="thumbs/")
     assert (settings.limits.max_bytes, settings.limits.max_pixels) == (1000, 2_000_000)
     assert settings.invoke_max_attempts == 2
+    assert settings.invoke_read_timeout == 12.5
 
 
 def test_the_function_reads_the_layout_the_stack_writes() -> None:
@@ -63,6 +66,7 @@ def test_the_function_reads_the_layout_the_stack_writes() -> None:
         ({"BUCKET_NAME": "b", "ENDPOINT_NAME": " "}, "ENDPOINT_NAME"),
         ({**REQUIRED, "MAX_IMAGE_BYTES": "ten"}, "MAX_IMAGE_BYTES"),
         ({**REQUIRED, "MAX_IMAGE_PIXELS": "0"}, "MAX_IMAGE_PIXELS"),
+        ({**REQUIRED, "INVOKE_READ_TIMEOUT_SECONDS": "-1"}, "INVOKE_READ_TIMEOUT_SECONDS"),
         ({**REQUIRED, "PREDICTIONS_PREFIX": "uploads/results/"}, "PREDICTIONS_PREFIX"),
     ],
 )
