@@ -183,7 +183,10 @@ def process_upload(
 
         def keep_thumbnail(prepared: PreparedImage) -> None:
             key = layout.thumbnail_key(upload.owner, upload.id)
-            thumbnail.append(_WRITERS.submit(store.put, key, prepared.jpeg, "image/jpeg"))
+            # Derived: made again from the upload if a crash loses it, so it needs no fsync.
+            thumbnail.append(
+                _WRITERS.submit(store.put, key, prepared.jpeg, "image/jpeg", derived=True)
+            )
 
         try:
             record = classify_image(

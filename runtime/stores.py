@@ -46,8 +46,12 @@ class Page:
 class Store(Protocol):
     """The few operations the pipeline and the app need from an object store."""
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        """Write ``data`` under ``key``, replacing what was there."""
+    def put(self, key: str, data: bytes, content_type: str, *, derived: bool = False) -> None:
+        """Write ``data`` under ``key``, replacing what was there.
+
+        ``derived``: the data can be made again from what else is stored (a thumbnail from its
+        upload), so a store may skip the work that makes a write survive a crash.
+        """
         ...
 
     def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
@@ -98,7 +102,7 @@ class S3Store:
         self._s3 = client
         self.bucket = bucket
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def put(self, key: str, data: bytes, content_type: str, *, derived: bool = False) -> None:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
     def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
@@ -204,22 +208,23 @@ class LocalStore:
 
     # --- writes ---------------------------------------------------------------------------
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def put(self, key: str, data: bytes, content_type: str, *, derived: bool = False) -> None:
         path = self._path(key)
+        durable = self.durable and not derived  # a derived object is made again if lost
         with self._writing():
-            temp = self._write_temp(key, data)
+            temp = self._write_temp(key, data, durable=durable)
             marker = temp.with_name(temp.name + "+")
             os.link(temp, marker)  # the temporary name stays until the key is indexed
-            self._publish(temp, path, replace=True)
+            self._publish(temp, path, replace=True, durable=durable)
             self._index(key)
             marker.unlink()
 
     def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
         path = self._path(key)
         with self._writing():
-            temp = self._write_temp(key, data)
+            temp = self._write_temp(key, data, durable=self.durable)
             try:
-                self._publish(temp, path, replace=False)
+                self._publish(temp, path, replace=False, durable=self.durable)
             except FileExistsError:
                 temp.unlink()
                 return False
@@ -227,7 +232,7 @@ class LocalStore:
             temp.unlink()
         return True
 
-    def _write_temp(self, key: str, data: bytes) -> Path:
+    def _write_temp(self, key: str, data: bytes, *, durable: bool) -> Path:
         # The key is in the name, so a killed writer's leftover says which key to check.
         prefix = quote(key, safe="") + "~" if len(key) < 150 else "~"
         fd, name = tempfile.mkstemp(prefix=prefix, dir=self._temp_dir)
@@ -235,20 +240,20 @@ class LocalStore:
             with os.fdopen(fd, "wb") as file:
                 file.write(data)
                 file.flush()
-                if self.durable:
+                if durable:
                     os.fsync(file.fileno())
         except BaseException:
             Path(name).unlink()
             raise
         return Path(name)
 
-    def _publish(self, temp: Path, path: Path, *, replace: bool) -> None:
+    def _publish(self, temp: Path, path: Path, *, replace: bool, durable: bool) -> None:
         created = self._make_parents(path.parent)
         if replace:
             temp.replace(path)
         else:
             os.link(temp, path)  # atomic, and fails if the key exists
-        if self.durable:
+        if durable:
             for directory in (path.parent, *created):
                 _fsync_directory(directory)
 

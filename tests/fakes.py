@@ -49,7 +49,7 @@ class MemoryStore:
         self.objects: dict[str, bytes] = {}
         self._lock = threading.Lock()
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
+    def put(self, key: str, data: bytes, content_type: str, *, derived: bool = False) -> None:
         with self._lock:
             self.objects[key] = bytes(data)
 

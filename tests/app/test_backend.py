@@ -44,8 +44,8 @@ class CountingStore:
         self.gets = 0
         self.listings = 0
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        self.inner.put(key, data, content_type)
+    def put(self, key: str, data: bytes, content_type: str, *, derived: bool = False) -> None:
+        self.inner.put(key, data, content_type, derived=derived)
 
     def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
         return self.inner.put_if_absent(key, data, content_type)
@@ -269,8 +269,8 @@ class SlowStore:
         with self._lock:
             self.in_flight -= 1
 
-    def put(self, key: str, data: bytes, content_type: str) -> None:
-        self.inner.put(key, data, content_type)
+    def put(self, key: str, data: bytes, content_type: str, *, derived: bool = False) -> None:
+        self.inner.put(key, data, content_type, derived=derived)
 
     def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
         return self.inner.put_if_absent(key, data, content_type)

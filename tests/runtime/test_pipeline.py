@@ -212,3 +212,25 @@ def test_keys_that_are_not_uploads_are_refused(
 ) -> None:
     with pytest.raises(InvalidKey):
         process_upload(key, store=store, classifier=classifier)
+
+
+def test_the_thumbnail_is_stored_as_derived_and_the_record_durably(
+    tmp_path: Path, sample_jpeg: bytes
+) -> None:
+    """A crash may lose a thumbnail (it is the upload, prepared again), never a record."""
+    calls: list[tuple[str, bool]] = []
+
+    class Recording(LocalStore):
+        def put(self, key: str, data: bytes, content_type: str, *, derived: bool = False) -> None:
+            calls.append((key.split("/")[0], derived))
+            super().put(key, data, content_type, derived=derived)
+
+        def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+            calls.append((key.split("/")[0], False))
+            return super().put_if_absent(key, data, content_type)
+
+    store = Recording(tmp_path)
+    key = LAYOUT.upload_key("local", new_id(WHEN), "jpg")
+    store.put(key, sample_jpeg, "image/jpeg")
+    process_upload(key, store=store, classifier=FakeClassifier())
+    assert calls == [("uploads", False), ("thumbnails", True), ("predictions", False)]

@@ -371,6 +371,12 @@ def test_a_write_is_fsynced_renamed_fsynced_and_only_then_indexed(
     steps.clear()
     store.put("uploads/local/second.jpg", b"z", "image/jpeg")
     assert steps == ["fsync file", "keep trace", "fsync dir", "index"]  # renamed in between
+    steps.clear()
+    # A derived object (a thumbnail, made again from its upload) is placed the same way, but
+    # without the fsyncs that only protect what cannot be made again.
+    store.put("thumbnails/local/second.jpg", b"t", "image/jpeg", derived=True)
+    assert steps == ["keep trace", "index"]
+    assert store.get("thumbnails/local/second.jpg") == b"t"
 
 
 def test_an_index_last_opened_before_the_machine_restarted_is_rebuilt(
