@@ -159,8 +159,8 @@ def topic_policy(topic_arn: str, account_id: str) -> Document:
 def function_policy(
     *,
     bucket_arn: str,
-    uploads_prefix: str,
-    result_prefixes: Sequence[str],
+    read_prefixes: Sequence[str],
+    write_prefixes: Sequence[str],
     queue_arn: str,
     endpoint_arn: str,
     key_arn: str,
@@ -168,15 +168,15 @@ def function_policy(
 ) -> Document:
     """What the Lambda function may do, and nothing more.
 
-    It reads uploads; reads and writes its own results (reading them keeps it idempotent under
-    at-least-once delivery); lists the bucket only so a missing key reads as 404, not 403.
-    X-Ray's two write actions have no resource-level permissions, hence their ``*``.
+    It reads what it is told of and the case details (``read_prefixes``), and reads and writes
+    its own results (``write_prefixes``: reading them keeps it idempotent under at-least-once
+    delivery); it lists the bucket only so a missing key reads as 404, not 403. X-Ray's two
+    write actions have no resource-level permissions, hence their ``*``.
     """
-    results = [f"{bucket_arn}/{prefix}*" for prefix in result_prefixes]
+    reads = [f"{bucket_arn}/{prefix}*" for prefix in read_prefixes]
+    results = [f"{bucket_arn}/{prefix}*" for prefix in write_prefixes]
     return document(
-        allow(
-            ["s3:GetObject"], [f"{bucket_arn}/{uploads_prefix}*", *results], "ReadUploadsAndResults"
-        ),
+        allow(["s3:GetObject"], sorted({*reads, *results}), "ReadInputsAndResults"),
         allow(["s3:PutObject"], results, "WriteResults"),
         allow(["s3:ListBucket"], [bucket_arn], "MissingKeysAre404"),
         allow(["sagemaker:InvokeEndpoint"], [endpoint_arn], "InvokeTheEndpoint"),

@@ -156,8 +156,8 @@ class Compute(pulumi.ComponentResource):
                 lambda arns: json.dumps(
                     _policies.function_policy(
                         bucket_arn=arns[0],
-                        uploads_prefix=args.layout.uploads,
-                        result_prefixes=tuple(args.layout.result_prefixes().values()),
+                        read_prefixes=tuple(args.layout.function_reads().values()),
+                        write_prefixes=tuple(args.layout.function_writes().values()),
                         queue_arn=arns[1],
                         endpoint_arn=arns[2],
                         key_arn=arns[3],

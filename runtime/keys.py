@@ -17,7 +17,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import ClassVar, Final
 
 from runtime.formats import extension_for
 
@@ -34,6 +34,7 @@ _ID_CLOCK_SPAN: Final = 10**13
 _OWNER_PATTERN: Final = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62})$")
 _EXTENSION_PATTERN: Final = re.compile(r"^[a-z0-9]{1,5}$")
 _PREFIX_PATTERN: Final = re.compile(r"[a-z0-9_-]+(?:/[a-z0-9_-]+)*/")
+_DIGEST_PATTERN: Final = re.compile(r"[0-9a-f]{32}")
 
 
 class InvalidKey(ValueError):
@@ -150,20 +151,35 @@ class Upload:
 
 @dataclass(frozen=True)
 class KeyLayout:
-    """Where uploads, prediction records and model-input thumbnails live in a store.
+    """Where everything of a result lives in a store, one prefix per kind, then the owner.
 
-    ``uploads/<owner>/<id>.<ext>`` is what users write; the pipeline writes
-    ``predictions/<owner>/<id>.json`` and ``thumbnails/<owner>/<id>.jpg``. Results never land
-    under the uploads prefix, so processing a result can never trigger another run.
+    Users (through the app) write ``uploads/<owner>/<id>.<ext>``, the case details they give
+    with it (``cases/``), an index of their case references (``references/``), requests for an
+    explanation (``explain-requests/``) and confirmed outcomes (``outcomes/``). The pipeline
+    writes ``predictions/<owner>/<id>.json``, ``thumbnails/<owner>/<id>.jpg`` and
+    ``explanations/``. Nothing the pipeline writes lands where it is notified, so processing
+    can never trigger itself.
 
     Each field is one prefix. Everything that must agree with the layout (the stack's
     notification filter, lifecycle rules, IAM scopes, the function's environment) reads the
-    prefixes by field name through ``prefixes`` and ``environment``, never by position.
+    prefixes by field name (``prefixes``, ``notified``, ``function_reads``, ``function_writes``,
+    ``app_writes``, ``environment``), never by position.
     """
 
     uploads: str = "uploads/"
     predictions: str = "predictions/"
     thumbnails: str = "thumbnails/"
+    cases: str = "cases/"
+    references: str = "references/"
+    explanations: str = "explanations/"
+    explain_requests: str = "explain-requests/"
+    outcomes: str = "outcomes/"
+
+    # Who does what, by field name.
+    _NOTIFIED: ClassVar = ("uploads", "explain_requests", "outcomes")
+    _FUNCTION_WRITES: ClassVar = ("predictions", "thumbnails", "explanations")
+    _FUNCTION_READS: ClassVar = ("uploads", "cases", "explain_requests", "outcomes")
+    _APP_WRITES: ClassVar = ("uploads", "cases", "references", "explain_requests", "outcomes")
 
     def __post_init__(self) -> None:
         prefixes = self.prefixes()
@@ -181,9 +197,27 @@ class KeyLayout:
         """Every prefix by its name (``uploads``, ``predictions``, ...)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
-    def result_prefixes(self) -> dict[str, str]:
-        """The prefixes the pipeline writes to, by name: everything but the uploads."""
-        return {name: p for name, p in self.prefixes().items() if name != "uploads"}
+    def notified(self) -> dict[str, str]:
+        """The prefixes whose new objects the function is told of: uploads to classify,
+        explanations asked for, outcomes confirmed (for their metric)."""
+        return self._pick(self._NOTIFIED)
+
+    def function_writes(self) -> dict[str, str]:
+        """The prefixes the pipeline writes to: records, thumbnails, explanations."""
+        return self._pick(self._FUNCTION_WRITES)
+
+    def function_reads(self) -> dict[str, str]:
+        """The prefixes the pipeline reads: what it is told of, the case details, and what it
+        wrote itself (so a redelivered message finds its result)."""
+        return self._pick((*self._FUNCTION_READS, *self._FUNCTION_WRITES))
+
+    def app_writes(self) -> dict[str, str]:
+        """The prefixes the app writes to (it deletes under every prefix, for its owner)."""
+        return self._pick(self._APP_WRITES)
+
+    def _pick(self, names: tuple[str, ...]) -> dict[str, str]:
+        prefixes = self.prefixes()
+        return {name: prefixes[name] for name in names}
 
     @staticmethod
     def variable(name: str) -> str:
@@ -236,6 +270,68 @@ class KeyLayout:
     def thumbnail_key(self, owner: str, prediction_id: str) -> str:
         """The key of the 224x224 model input kept for the history view."""
         return f"{self.thumbnails}{check_owner(owner)}/{check_id(prediction_id)}.jpg"
+
+    def case_key(self, owner: str, prediction_id: str) -> str:
+        """The key of the case details (reference, note) given with an upload."""
+        return f"{self.cases}{check_owner(owner)}/{check_id(prediction_id)}.json"
+
+    def reference_prefix(self, owner: str, digest: str) -> str:
+        """Where the results of one case reference are indexed (by the reference's digest, so
+        no key carries a clinic's own code)."""
+        if not _DIGEST_PATTERN.fullmatch(digest):
+            raise InvalidKey(f"not a reference digest: {digest!r}")
+        return f"{self.references}{check_owner(owner)}/{digest}/"
+
+    def reference_key(self, owner: str, digest: str, prediction_id: str) -> str:
+        """The index entry of one result under its case reference (an empty object)."""
+        return f"{self.reference_prefix(owner, digest)}{check_id(prediction_id)}"
+
+    def explanation_keys(self, owner: str, prediction_id: str) -> tuple[str, str]:
+        """The keys of a result's explanation: the heat map (PNG) and its parameters (JSON)."""
+        stem = f"{self.explanations}{check_owner(owner)}/{check_id(prediction_id)}"
+        return f"{stem}.png", f"{stem}.json"
+
+    def explain_request_key(self, owner: str, prediction_id: str) -> str:
+        """The key that asks for a result's explanation (the function is told of it)."""
+        return f"{self.explain_requests}{check_owner(owner)}/{check_id(prediction_id)}.json"
+
+    def parse_explain_request_key(self, key: str) -> tuple[str, str]:
+        """Owner and prediction id of an explanation request's key.
+
+        Raises:
+            InvalidKey: ``key`` is not one.
+        """
+        owner, slash, name = key.removeprefix(self.explain_requests).partition("/")
+        prediction_id, _, extension = name.partition(".")
+        if not key.startswith(self.explain_requests) or not slash or extension != "json":
+            raise InvalidKey(f"not an explanation request: {key!r}")
+        return check_owner(owner), check_id(prediction_id)
+
+    def outcomes_prefix(self, owner: str, prediction_id: str | None = None) -> str:
+        """The prefix of an owner's confirmed outcomes, or of one result's (newest first)."""
+        prefix = f"{self.outcomes}{check_owner(owner)}/"
+        return prefix if prediction_id is None else f"{prefix}{check_id(prediction_id)}/"
+
+    def outcome_key(self, owner: str, prediction_id: str, entry_id: str) -> str:
+        """The key of one confirmed outcome of a result; ``entry_id`` (a ``new_id``) makes the
+        newest outcome list first."""
+        return f"{self.outcomes_prefix(owner, prediction_id)}{check_id(entry_id)}.json"
+
+    def parse_outcome_key(self, key: str) -> tuple[str, str, str]:
+        """Owner, prediction id and entry id of an outcome's key.
+
+        Raises:
+            InvalidKey: ``key`` is not one.
+        """
+        parts = key.removeprefix(self.outcomes).split("/")
+        if not key.startswith(self.outcomes) or len(parts) != 3 or not parts[2].endswith(".json"):
+            raise InvalidKey(f"not an outcome key: {key!r}")
+        owner, prediction_id, name = parts
+        return check_owner(owner), check_id(prediction_id), check_id(name.removesuffix(".json"))
+
+    def owner_prefixes(self, owner: str) -> list[str]:
+        """Every prefix that holds something of ``owner``: all of it, to delete it all."""
+        return [f"{prefix}{check_owner(owner)}/" for prefix in self.prefixes().values()]
 
     def owner_uploads(self, owner: str) -> str:
         """The prefix of all uploads of one owner, newest first."""

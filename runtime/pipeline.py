@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Final
 
+from runtime.cases import CaseDetails, InvalidCase
 from runtime.classifiers import Classifier
 from runtime.images import (
     ImageLimits,
@@ -26,6 +29,8 @@ Clock = Callable[[], datetime]
 
 # Thumbnails are written while the model runs: a durable write (fsyncs locally, a PUT on S3) then
 # costs no time of its own. Threads start as needed; a handful covers every worker's one write.
+_log = logging.getLogger(__name__)
+_MAX_CASE_BYTES: Final = 8192  # a reference and a 500-character note, with room to spare
 _WRITERS: Final = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dermascan-thumbnail")
 
 
@@ -129,7 +134,8 @@ def process_upload(
 
     Delivery is at least once, so this is idempotent: an upload whose record exists is not
     classified again, and the record is written with put-if-absent so two concurrent runs
-    cannot both write one. The model input is kept as a thumbnail for the history view.
+    cannot both write one. The model input is kept as a thumbnail for the history view, and the
+    case details given with the upload (its reference and note) go into the record.
 
     Args:
         key: the upload's key, ``uploads/<owner>/<id>.<ext>`` (already URL-decoded).
@@ -202,6 +208,9 @@ def process_upload(
             for written in thumbnail:  # stored (or its error raised) before the record is
                 written.result()
 
+    case = _case_details(store, layout, upload)
+    if not case.empty:
+        record = dataclasses.replace(record, reference=case.reference, note=case.note)
     if store.put_if_absent(prediction_key, record.to_json().encode("utf-8"), "application/json"):
         if on_new is not None:
             on_new(record)
@@ -213,6 +222,22 @@ def process_upload(
         # the caller acknowledge an upload that may never get one.
         raise ConcurrentWrite(f"{prediction_key} is being written by another worker")
     return winner
+
+
+def _case_details(store: Store, layout: KeyLayout, upload: Upload) -> CaseDetails:
+    """What the uploader said about the case (stored before the upload), or nothing.
+
+    Details that cannot be read do not hold up the result: it is recorded without them, and the
+    log says why.
+    """
+    key = layout.case_key(upload.owner, upload.id)
+    try:
+        return CaseDetails.from_json(store.get(key, max_bytes=_MAX_CASE_BYTES))
+    except ObjectNotFound:
+        return CaseDetails()
+    except (InvalidCase, ObjectTooLarge) as exc:
+        _log.warning("case details %s ignored: %s", key, exc)
+        return CaseDetails()
 
 
 def _existing(store: Store, prediction_key: str) -> Prediction | None:

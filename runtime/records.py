@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
+from runtime.cases import CaseDetails, InvalidCase
 from runtime.keys import InvalidKey, check_id, check_owner
 from runtime.labels import CLASSES
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 """The version of the record this dermascan writes.
 
 The schema policy, for every reader (the app, the CLI, the pipeline's idempotency check):
@@ -27,6 +28,9 @@ The schema policy, for every reader (the app, the CLI, the pipeline's idempotenc
   Guessing at unknown fields could show a score a newer model never meant.
 - An unreadable record never hides other records: listings show it as one unreadable entry
   and go on (``runtime.results``); the pipeline treats it as a permanent fault of that upload.
+
+Versions: 1, the first; 2 adds ``reference`` and ``note`` (the case details given with the
+upload; a version 1 record is read with both None).
 """
 SCORE_SUM_TOLERANCE: Final = 1e-3
 
@@ -127,10 +131,18 @@ class Prediction:
     image: ImageInfo | None
     timings_ms: Timings
     created_at: str
+    reference: str | None = None
+    """The clinic's own case reference given with the upload (schema 2), or None."""
+    note: str | None = None
+    """The note given with the upload (schema 2), or None."""
     schema_version: int = field(default=SCHEMA_VERSION)
 
     def __post_init__(self) -> None:
         _check_fields(self)
+        try:
+            CaseDetails(self.reference, self.note)  # the same rules as when they were given
+        except InvalidCase as exc:
+            raise InvalidRecord(f"case details: {exc}") from exc
         # A read-only copy in class order: records compare, print and serialise the same way.
         ordered = {code: float(self.scores[code]) for code in CLASSES if code in self.scores}
         object.__setattr__(self, "scores", MappingProxyType(ordered))
@@ -147,6 +159,7 @@ class Prediction:
         image: ImageInfo,
         timings_ms: Timings,
         created_at: datetime,
+        case: CaseDetails | None = None,
     ) -> Prediction:
         """A successful prediction; ``top`` is the highest-scoring class."""
         return cls(
@@ -161,6 +174,8 @@ class Prediction:
             image=image,
             timings_ms=timings_ms,
             created_at=_iso(created_at),
+            reference=case.reference if case else None,
+            note=case.note if case else None,
         )
 
     @classmethod
@@ -175,6 +190,7 @@ class Prediction:
         image: ImageInfo | None,
         timings_ms: Timings,
         created_at: datetime,
+        case: CaseDetails | None = None,
     ) -> Prediction:
         """A record saying why an upload could not be classified."""
         return cls(
@@ -189,6 +205,8 @@ class Prediction:
             image=image,
             timings_ms=timings_ms,
             created_at=_iso(created_at),
+            reference=case.reference if case else None,
+            note=case.note if case else None,
         )
 
     def ranked(self) -> list[tuple[str, float]]:
@@ -214,6 +232,8 @@ class Prediction:
             "image": plain(self.image),
             "timings_ms": plain(self.timings_ms),
             "created_at": self.created_at,
+            "reference": self.reference,
+            "note": self.note,
         }
 
     def to_json(self) -> str:
@@ -231,20 +251,21 @@ class Prediction:
         if not isinstance(data, Mapping):
             raise InvalidRecord("a prediction record must be a JSON object")
         version = data.get("schema_version")
-        if version != SCHEMA_VERSION:
+        if version not in _FIELDS_OF:
             raise UnsupportedSchema(
                 f"prediction record has schema_version {version!r}; this dermascan reads "
-                f"version {SCHEMA_VERSION}. Upgrade dermascan or migrate the record."
+                f"versions 1 to {SCHEMA_VERSION}. Upgrade dermascan or migrate the record."
             )
-        expected = set(cls.__dataclass_fields__)
+        expected = _FIELDS_OF[version]
         if set(data) != expected:
             missing, extra = expected - set(data), set(data) - expected
             raise InvalidRecord(
                 f"prediction record fields differ: missing {sorted(missing)}, extra {sorted(extra)}"
             )
         try:
+            # An older record is read as the current version: what it could not hold, it did
+            # not record (schema 1 had no case details).
             return cls(
-                schema_version=version,
                 id=data["id"],
                 owner=data["owner"],
                 upload_key=data["upload_key"],
@@ -256,6 +277,8 @@ class Prediction:
                 image=None if data["image"] is None else ImageInfo(**data["image"]),
                 timings_ms=Timings(**data["timings_ms"]),
                 created_at=data["created_at"],
+                reference=data.get("reference"),
+                note=data.get("note"),
             )
         except (TypeError, ValueError) as exc:
             if isinstance(exc, InvalidRecord):
@@ -270,6 +293,29 @@ class Prediction:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise InvalidRecord(f"prediction record is not valid JSON: {exc}") from exc
         return cls.from_dict(data)
+
+
+_SCHEMA_1_FIELDS: Final = frozenset(
+    {
+        "schema_version",
+        "id",
+        "owner",
+        "upload_key",
+        "status",
+        "scores",
+        "top",
+        "error",
+        "model",
+        "image",
+        "timings_ms",
+        "created_at",
+    }
+)
+_FIELDS_OF: Final = {
+    1: _SCHEMA_1_FIELDS,
+    2: _SCHEMA_1_FIELDS | {"reference", "note"},
+}
+"""The fields a record of each readable schema version holds: exactly these."""
 
 
 def _check_fields(record: Prediction) -> None:

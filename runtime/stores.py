@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 
 class ObjectNotFound(LookupError):
@@ -74,6 +75,10 @@ class Store(Protocol):
 
     def exists(self, key: str) -> bool:
         """Whether an object is stored under ``key``."""
+        ...
+
+    def delete(self, key: str) -> None:
+        """Delete what is stored under ``key``, every version of it; nothing there is fine."""
         ...
 
     def list_keys(self, prefix: str, limit: int, cursor: str | None = None) -> Page:
@@ -142,6 +147,27 @@ class S3Store:
                 return False
             raise
         return True
+
+    def delete(self, key: str) -> None:
+        # The bucket is versioned: a plain delete would only hide the object behind a delete
+        # marker. Deleting for privacy means every version of it, and the markers too.
+        versions = self._s3.list_object_versions(Bucket=self.bucket, Prefix=key)
+        found = [*versions.get("Versions", []), *versions.get("DeleteMarkers", [])]
+        doomed: list[ObjectIdentifierTypeDef] = [
+            {"Key": item["Key"], "VersionId": item["VersionId"]}
+            for item in found
+            if item.get("Key") == key and "VersionId" in item
+        ]
+        if not doomed:
+            self._s3.delete_object(Bucket=self.bucket, Key=key)  # an unversioned bucket
+            return
+        for start in range(0, len(doomed), 1000):  # DeleteObjects takes 1,000 at a time
+            answer = self._s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": doomed[start : start + 1000], "Quiet": True}
+            )
+            if answer.get("Errors"):
+                first = answer["Errors"][0]
+                raise RuntimeError(f"could not delete {key}: {first.get('Code')}")
 
     def list_keys(self, prefix: str, limit: int, cursor: str | None = None) -> Page:
         _check_page_args(prefix, limit, cursor)
@@ -296,6 +322,14 @@ class LocalStore:
 
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        path = self._path(key)
+        with self._writing():
+            path.unlink(missing_ok=True)
+            if self.durable:
+                _fsync_directory(path.parent)
+            self._db().execute("DELETE FROM keys WHERE key = ?", (key,))
 
     def list_keys(self, prefix: str, limit: int, cursor: str | None = None) -> Page:
         _check_page_args(prefix, limit, cursor)

@@ -73,6 +73,10 @@ class MemoryStore:
         with self._lock:
             return key in self.objects
 
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self.objects.pop(key, None)
+
     def list_keys(self, prefix: str, limit: int, cursor: str | None = None) -> Page:
         with self._lock:
             keys = sorted(k for k in self.objects if k.startswith(prefix) and k > (cursor or ""))

@@ -57,6 +57,9 @@ class CountingStore:
     def exists(self, key: str) -> bool:
         return self.inner.exists(key)
 
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
+
     def list_keys(self, prefix: str, limit: int, cursor: str | None = None) -> Page:
         self.listings += 1
         return self.inner.list_keys(prefix, limit, cursor)
@@ -283,6 +286,9 @@ class SlowStore:
 
     def exists(self, key: str) -> bool:
         return self.inner.exists(key)
+
+    def delete(self, key: str) -> None:
+        self.inner.delete(key)
 
     def list_keys(self, prefix: str, limit: int, cursor: str | None = None) -> Page:
         with self._lock:

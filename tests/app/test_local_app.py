@@ -18,7 +18,7 @@ from runtime.classifiers import TransformersClassifier
 from runtime.images import prepare
 from runtime.keys import KeyLayout, new_id
 from runtime.labels import CLASSES, NAMES, code_for
-from runtime.records import ErrorInfo, ModelInfo, Prediction, Timings
+from runtime.records import SCHEMA_VERSION, ErrorInfo, ModelInfo, Prediction, Timings
 from runtime.stores import LocalStore
 from runtime.triage import triage
 from tests.app.conftest import new_app
@@ -139,7 +139,7 @@ def test_an_unreadable_record_is_one_history_entry_and_its_page_says_so(
     broken = at.session_state["last_id"]
     at.file_uploader(key="upload").upload("b.jpg", sample_paths["bcc"].read_bytes()).run()
     fine = at.session_state["last_id"]
-    (local_env / f"predictions/local/{broken}.json").write_text('{"schema_version": 2}')
+    (local_env / f"predictions/local/{broken}.json").write_text('{"schema_version": 99}')
 
     at.switch_page("app_pages/history.py").run()
     assert not at.exception, at.exception
@@ -166,7 +166,7 @@ def test_the_prediction_page_shows_provenance(
     said = texts(page)
     fields = dict(re.findall(r"^- \*\*(.+?):\*\* (.*)$", said, flags=re.MULTILINE))
     assert fields["Model"] == str(tiny_model_dir)
-    assert fields["Record schema version"] == "1"
+    assert fields["Record schema version"] == str(SCHEMA_VERSION)
     assert len(fields["Image SHA-256"].replace(" ", "")) == 64
     assert fields["Image format"] == "JPEG 600x450"
     assert fields["Created"].endswith(" UTC")  # the reader's zone, named (UTC in AppTest)

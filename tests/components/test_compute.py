@@ -63,6 +63,11 @@ def test_the_function_is_configured_by_environment(serverless: RecordingMocks) -
         "UPLOADS_PREFIX": "uploads/",
         "PREDICTIONS_PREFIX": "predictions/",
         "THUMBNAILS_PREFIX": "thumbnails/",
+        "CASES_PREFIX": "cases/",
+        "REFERENCES_PREFIX": "references/",
+        "EXPLANATIONS_PREFIX": "explanations/",
+        "EXPLAIN_REQUESTS_PREFIX": "explain-requests/",
+        "OUTCOMES_PREFIX": "outcomes/",
         "MAX_IMAGE_BYTES": str(10 * 1024 * 1024),
         "INVOKE_MAX_ATTEMPTS": "3",
         "INVOKE_READ_TIMEOUT_SECONDS": "60",
@@ -209,8 +214,12 @@ def test_the_role_may_do_exactly_its_job(serverless: RecordingMocks) -> None:
     document = function_policy(serverless)
     bucket = arn(serverless, BUCKET, "storage-images")
     log_group = arn(serverless, LOG_GROUP, "compute-logs")
-    assert statement(document, "ReadUploadsAndResults")["Action"] == ["s3:GetObject"]
-    assert statement(document, "ReadUploadsAndResults")["Resource"] == [
+    assert statement(document, "ReadInputsAndResults")["Action"] == ["s3:GetObject"]
+    assert statement(document, "ReadInputsAndResults")["Resource"] == [
+        f"{bucket}/cases/*",
+        f"{bucket}/explain-requests/*",
+        f"{bucket}/explanations/*",
+        f"{bucket}/outcomes/*",
         f"{bucket}/predictions/*",
         f"{bucket}/thumbnails/*",
         f"{bucket}/uploads/*",
@@ -219,7 +228,11 @@ def test_the_role_may_do_exactly_its_job(serverless: RecordingMocks) -> None:
         "Sid": "WriteResults",
         "Effect": "Allow",
         "Action": ["s3:PutObject"],
-        "Resource": [f"{bucket}/predictions/*", f"{bucket}/thumbnails/*"],
+        "Resource": [
+            f"{bucket}/explanations/*",
+            f"{bucket}/predictions/*",
+            f"{bucket}/thumbnails/*",
+        ],
     }
     assert statement(document, "MissingKeysAre404")["Resource"] == [bucket]
     assert statement(document, "InvokeTheEndpoint")["Resource"] == [

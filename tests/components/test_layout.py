@@ -19,7 +19,16 @@ from runtime.keys import KeyLayout
 from tests.components.conftest import BUCKET, arn, policy_of, statement
 from tests.conftest import RecordingMocks, install
 
-OTHER = KeyLayout(uploads="incoming/", predictions="records/", thumbnails="model-inputs/")
+OTHER = KeyLayout(
+    uploads="incoming/",
+    predictions="records/",
+    thumbnails="model-inputs/",
+    cases="case-details/",
+    references="case-index/",
+    explanations="maps/",
+    explain_requests="map-requests/",
+    outcomes="confirmed/",
+)
 
 
 def layers_with(layout: KeyLayout, tmp_path: Path) -> RecordingMocks:
@@ -89,10 +98,11 @@ def test_the_function_reads_uploads_and_writes_results_only(
     layout, mocks = wired
     document = policy_of(mocks.one("aws:iam/rolePolicy:RolePolicy", "compute-role-policy"))
     bucket = arn(mocks, BUCKET, "storage-images")
-    results = sorted(f"{bucket}/{prefix}*" for prefix in layout.result_prefixes().values())
+    results = sorted(f"{bucket}/{prefix}*" for prefix in layout.function_writes().values())
     assert statement(document, "WriteResults")["Resource"] == results
-    reads = statement(document, "ReadUploadsAndResults")["Resource"]
-    assert reads == sorted([f"{bucket}/{layout.uploads}*", *results])
+    reads = statement(document, "ReadInputsAndResults")["Resource"]
+    assert reads == sorted(f"{bucket}/{prefix}*" for prefix in layout.function_reads().values())
+    assert f"{bucket}/{layout.references}*" not in reads  # the function never needs them
 
 
 def test_the_function_is_told_the_layout(wired: tuple[KeyLayout, RecordingMocks]) -> None:

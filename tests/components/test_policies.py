@@ -11,8 +11,8 @@ from policy import rules
 def test_the_function_policy_has_no_wildcards_beyond_x_ray() -> None:
     document = _policies.function_policy(
         bucket_arn="arn:aws:s3:::b",
-        uploads_prefix="uploads/",
-        result_prefixes=("predictions/", "thumbnails/"),
+        read_prefixes=("uploads/", "cases/"),
+        write_prefixes=("predictions/", "thumbnails/"),
         queue_arn="arn:aws:sqs:r:1:q",
         endpoint_arn="arn:aws:sagemaker:r:1:endpoint/e",
         key_arn="arn:aws:kms:r:1:key/k",

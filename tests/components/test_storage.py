@@ -11,6 +11,7 @@ from mypy_boto3_s3.type_defs import FilterRuleTypeDef, QueueConfigurationTypeDef
 from components.storage import StorageArgs
 from policy import rules
 from runtime.events import created_objects
+from runtime.keys import KeyLayout
 from tests.components.conftest import (
     BUCKET,
     KEY,
@@ -113,7 +114,9 @@ def test_uploads_results_and_old_versions_expire(serverless: RecordingMocks) -> 
         serverless, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", bucket
     )
     rules_by_prefix = {r["filter"]["prefix"]: r for r in lifecycle.inputs["rules"]}
-    assert set(rules_by_prefix) == {"uploads/", "predictions/", "thumbnails/"}
+    # Everything of a result expires with it: what the app and the function write alike.
+    assert set(rules_by_prefix) == set(KeyLayout().prefixes().values())
+    assert {"uploads/", "predictions/", "outcomes/", "explanations/"} <= set(rules_by_prefix)
     for rule in rules_by_prefix.values():
         assert rule["status"] == "Enabled"
         assert rule["expiration"]["days"] == 30

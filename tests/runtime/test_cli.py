@@ -144,7 +144,7 @@ def test_nothing_is_kept_unless_asked(
 
     assert main(["classify", "--save", "--indent", "2", str(sample_paths["df"])]) == EXIT_OK
     out = capsys.readouterr().out
-    assert out.startswith('{\n  "schema_version": 1,')
+    assert out.startswith('{\n  "schema_version": 2,')
     record = Prediction.from_dict(json.loads(out))
     assert (data_dir / record.upload_key).is_file()
     assert (data_dir / f"predictions/local/{record.id}.json").is_file()

@@ -192,13 +192,31 @@ def test_unsafe_owners_are_refused(owner: str) -> None:
 
 def test_the_layout_names_every_prefix_and_its_variable() -> None:
     layout = KeyLayout(uploads="in/", predictions="out/", thumbnails="thumbs/")
-    assert layout.prefixes() == {"uploads": "in/", "predictions": "out/", "thumbnails": "thumbs/"}
-    assert layout.result_prefixes() == {"predictions": "out/", "thumbnails": "thumbs/"}
-    assert layout.environment() == {
-        "UPLOADS_PREFIX": "in/",
-        "PREDICTIONS_PREFIX": "out/",
-        "THUMBNAILS_PREFIX": "thumbs/",
+    assert layout.prefixes() == {
+        "uploads": "in/",
+        "predictions": "out/",
+        "thumbnails": "thumbs/",
+        "cases": "cases/",
+        "references": "references/",
+        "explanations": "explanations/",
+        "explain_requests": "explain-requests/",
+        "outcomes": "outcomes/",
     }
+    assert layout.environment()["UPLOADS_PREFIX"] == "in/"
+    assert layout.environment()["EXPLAIN_REQUESTS_PREFIX"] == "explain-requests/"
+    assert len(layout.environment()) == 8
+
+
+def test_who_does_what_with_each_prefix() -> None:
+    layout = KeyLayout()
+    assert set(layout.notified()) == {"uploads", "explain_requests", "outcomes"}
+    assert set(layout.function_writes()) == {"predictions", "thumbnails", "explanations"}
+    # The function reads its inputs and what it wrote; never the reference index.
+    assert set(layout.function_reads()) == set(layout.prefixes()) - {"references"}
+    # Nothing the function writes is notified: processing cannot trigger itself.
+    assert not set(layout.function_writes()) & set(layout.notified())
+    # Nor does the app write where the function writes.
+    assert not set(layout.app_writes()) & set(layout.function_writes())
 
 
 def test_the_layout_survives_the_environment_whatever_order_it_is_read_in() -> None:
@@ -207,3 +225,26 @@ def test_the_layout_survives_the_environment_whatever_order_it_is_read_in() -> N
     assert KeyLayout.from_environment(reversed_env) == layout
     assert KeyLayout.from_environment({}) == KeyLayout()
     assert KeyLayout.from_environment({"THUMBNAILS_PREFIX": "t/"}) == KeyLayout(thumbnails="t/")
+
+
+def test_every_key_of_a_result_carries_owner_and_id_and_never_a_clinics_code() -> None:
+    layout = KeyLayout()
+    i, entry = new_id(WHEN), new_id(WHEN)
+    digest = "0123456789abcdef0123456789abcdef"
+    assert layout.case_key("u-1", i) == f"cases/u-1/{i}.json"
+    assert layout.reference_key("u-1", digest, i) == f"references/u-1/{digest}/{i}"
+    assert layout.explanation_keys("u-1", i) == (
+        f"explanations/u-1/{i}.png",
+        f"explanations/u-1/{i}.json",
+    )
+    assert layout.explain_request_key("u-1", i) == f"explain-requests/u-1/{i}.json"
+    assert layout.parse_explain_request_key(f"explain-requests/u-1/{i}.json") == ("u-1", i)
+    assert layout.outcome_key("u-1", i, entry) == f"outcomes/u-1/{i}/{entry}.json"
+    assert layout.parse_outcome_key(f"outcomes/u-1/{i}/{entry}.json") == ("u-1", i, entry)
+    assert layout.owner_prefixes("u-1") == [f"{p}u-1/" for p in layout.prefixes().values()]
+    with pytest.raises(InvalidKey):
+        layout.reference_prefix("u-1", "P-1042")  # a code, not a digest
+    with pytest.raises(InvalidKey):
+        layout.parse_explain_request_key(f"explain-requests/u-1/{i}.png")
+    with pytest.raises(InvalidKey):
+        layout.parse_outcome_key(f"outcomes/u-1/{i}.json")

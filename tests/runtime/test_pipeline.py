@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from runtime.cases import CaseDetails
 from runtime.classifiers import ClassifierError, TransientError
 from runtime.images import ImageLimits
 from runtime.keys import InvalidKey, KeyLayout, new_id
@@ -171,9 +172,9 @@ def test_an_unreadable_existing_record_is_a_permanent_fault_left_as_it_is(
 ) -> None:
     key = upload(store, sample_jpeg)
     prediction_key = LAYOUT.prediction_key("local", LAYOUT.parse_upload_key(key).id)
-    newer = b'{"schema_version": 2, "id": "from a newer dermascan"}'
+    newer = b'{"schema_version": 99, "id": "from a newer dermascan"}'
     store.put(prediction_key, newer, "application/json")
-    with pytest.raises(UnreadableRecord, match="schema_version 2") as failed:
+    with pytest.raises(UnreadableRecord, match="schema_version 99") as failed:
         process_upload(key, store=store, classifier=classifier)
     assert failed.value.key == prediction_key
     assert classifier.calls == []  # not classified again, and not overwritten
@@ -234,3 +235,29 @@ def test_the_thumbnail_is_stored_as_derived_and_the_record_durably(
     store.put(key, sample_jpeg, "image/jpeg")
     process_upload(key, store=store, classifier=FakeClassifier())
     assert calls == [("uploads", False), ("thumbnails", True), ("predictions", False)]
+
+
+def test_the_case_details_given_with_an_upload_go_into_its_record(
+    store: LocalStore, classifier: FakeClassifier, sample_jpeg: bytes
+) -> None:
+    key = upload(store, sample_jpeg)
+    given = LAYOUT.upload_for(key)
+    store.put(
+        LAYOUT.case_key(given.owner, given.id),
+        CaseDetails("P-1042/L2", "left forearm, 4 mm").to_json().encode(),
+        "application/json",
+    )
+    record = process_upload(key, store=store, classifier=classifier)
+    assert (record.reference, record.note) == ("P-1042/L2", "left forearm, 4 mm")
+    assert Prediction.from_json(store.get(LAYOUT.prediction_key("local", given.id))) == record
+
+
+def test_unreadable_case_details_do_not_hold_up_the_result(
+    store: LocalStore, classifier: FakeClassifier, sample_jpeg: bytes
+) -> None:
+    key = upload(store, sample_jpeg)
+    given = LAYOUT.upload_for(key)
+    store.put(LAYOUT.case_key(given.owner, given.id), b'{"reference": "<b>"}', "x")
+    record = process_upload(key, store=store, classifier=classifier)
+    assert record.status == "ok"
+    assert (record.reference, record.note) == (None, None)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from runtime.cases import CaseDetails
 from runtime.keys import (
     new_id,
 )
@@ -65,8 +66,11 @@ def test_an_ok_record_round_trips_through_json() -> None:
         "image",
         "timings_ms",
         "created_at",
+        "reference",
+        "note",
     ]
-    assert data["schema_version"] == SCHEMA_VERSION
+    assert data["schema_version"] == SCHEMA_VERSION == 2
+    assert (data["reference"], data["note"]) == (None, None)
     assert list(data["scores"]) == list(CLASSES)
     assert data["top"] == "mel"
     assert data["error"] is None
@@ -139,10 +143,32 @@ def test_records_must_be_in_utc() -> None:
         Prediction.from_dict(data)
 
 
-def test_a_record_of_another_schema_version_gives_a_clear_error() -> None:
+def test_a_record_of_a_newer_schema_version_gives_a_clear_error() -> None:
     data = ok_record().to_dict()
-    data["schema_version"] = 2
-    with pytest.raises(UnsupportedSchema, match=r"schema_version 2.*reads version 1"):
+    data["schema_version"] = 3
+    with pytest.raises(UnsupportedSchema, match=r"schema_version 3.*reads versions 1 to 2"):
+        Prediction.from_json(json.dumps(data))
+
+
+def test_a_version_1_record_is_read_as_one_without_case_details() -> None:
+    """The schema policy: an older record stays readable; what it could not hold is None."""
+    data = ok_record().to_dict()
+    del data["reference"], data["note"]
+    data["schema_version"] = 1
+    old = Prediction.from_json(json.dumps(data))
+    assert (old.reference, old.note) == (None, None)
+    assert old.scores == ok_record().scores
+    data["reference"] = "P-1"  # a version 1 record with a field of version 2 is not one
+    with pytest.raises(InvalidRecord, match="extra"):
+        Prediction.from_json(json.dumps(data))
+
+
+def test_case_details_go_into_the_record_under_the_rules_they_were_given_by() -> None:
+    record = ok_record(case=CaseDetails("P-1042/L2", "left forearm"))
+    assert Prediction.from_json(record.to_json()) == record
+    assert (record.reference, record.note) == ("P-1042/L2", "left forearm")
+    data = record.to_dict() | {"reference": "[click](https://evil.example)"}
+    with pytest.raises(InvalidRecord, match="case details"):
         Prediction.from_json(json.dumps(data))
 
 

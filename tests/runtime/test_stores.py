@@ -58,6 +58,38 @@ def test_missing_objects(store: Store) -> None:
         store.get("predictions/local/none.json")
 
 
+def test_delete_removes_the_object_and_its_listing(store: Store) -> None:
+    store.put("uploads/local/a.jpg", b"a", "image/jpeg")
+    store.put("uploads/local/a.jpg.b", b"b", "image/jpeg")  # shares a's key as a prefix
+    store.delete("uploads/local/a.jpg")
+    assert not store.exists("uploads/local/a.jpg")
+    assert store.list_keys("uploads/local/", 10).keys == ("uploads/local/a.jpg.b",)
+    store.delete("uploads/local/a.jpg")  # nothing there is fine
+    store.delete("uploads/local/never.jpg")
+
+
+def test_s3_delete_removes_every_version_not_just_the_visible_one(mocked_aws: None) -> None:
+    """The bucket is versioned: deleting for privacy must not leave old versions behind a
+    delete marker (S3 User Guide, "Deleting object versions from a versioning-enabled
+    bucket")."""
+    client = boto3.client("s3", region_name="eu-west-1")
+    client.create_bucket(
+        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    store = S3Store(client, BUCKET)
+    for version in (b"one", b"two"):
+        store.put("cases/local/x.json", version, "application/json")
+    client.delete_object(Bucket=BUCKET, Key="cases/local/x.json")  # a delete marker too
+    store.put("cases/local/x.json", b"three", "application/json")
+    store.put("cases/local/x.json.keep", b"other", "application/json")
+
+    store.delete("cases/local/x.json")
+    versions = client.list_object_versions(Bucket=BUCKET, Prefix="cases/local/")
+    left = [v["Key"] for v in [*versions.get("Versions", []), *versions.get("DeleteMarkers", [])]]
+    assert left == ["cases/local/x.json.keep"]
+
+
 def test_put_if_absent_writes_once(store: Store) -> None:
     assert store.put_if_absent("predictions/local/a.json", b"first", "application/json")
     assert not store.put_if_absent("predictions/local/a.json", b"second", "application/json")
