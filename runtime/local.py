@@ -6,12 +6,14 @@ import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_for
 
+from runtime.cases import CaseDetails
 from runtime.classifiers import Classifier, TransformersClassifier
-from runtime.formats import content_type
+from runtime.deletion import delete_owner, delete_result
 from runtime.images import ImageLimits
 from runtime.keys import LOCAL_OWNER, InvalidKey, KeyLayout
-from runtime.pipeline import Clock, new_upload, process_upload, utc_now
+from runtime.pipeline import Clock, process_upload, store_upload, utc_now
 from runtime.records import Prediction
 from runtime.results import HistoryPage, Results
 from runtime.settings import LocalSettings
@@ -65,8 +67,8 @@ class LocalPipeline:
             timeout=settings.result_timeout,
         )
 
-    def submit(self, data: bytes, owner: str = LOCAL_OWNER) -> str:
-        """Store an upload and queue it for classification.
+    def submit(self, data: bytes, owner: str = LOCAL_OWNER, case: CaseDetails | None = None) -> str:
+        """Store an upload (its case details first) and queue it for classification.
 
         The upload is stored under an opaque id, never the user's file name. A file that is
         not an image is stored too, and its record says why it was refused.
@@ -77,10 +79,52 @@ class LocalPipeline:
         Raises:
             InvalidImage: the file is empty or over the byte limit (nothing is stored).
         """
-        upload = new_upload(data, owner, layout=self.layout, limits=self.limits)
-        self.store.put(upload.key, data, content_type(upload.extension))
+        upload = store_upload(self.store, data, owner, case, layout=self.layout, limits=self.limits)
         self._enqueue(upload.id, upload.key)
         return upload.id
+
+    def delete(self, prediction_id: str, owner: str = LOCAL_OWNER) -> list[str]:
+        """Delete one result and everything derived from it (``deletion.delete_result``).
+
+        A result still queued is taken off the queue and one being classified is waited for
+        first: its worker would otherwise write the record (or an "upload missing" one) after
+        the deletion, bringing the result back. The upload is deleted first, so nothing can
+        queue it again; should something have queued it meanwhile, the deletion runs again.
+
+        Returns:
+            The keys deleted (empty: no such result).
+
+        Raises:
+            InvalidKey: ``prediction_id`` or ``owner`` is malformed.
+        """
+        deleted: list[str] = []
+        for _ in range(3):
+            self._settle([prediction_id])
+            deleted += delete_result(self.store, self.layout, owner, prediction_id)
+            with self._lock:
+                if prediction_id not in self._running or self._running[prediction_id].done():
+                    return deleted
+        return deleted
+
+    def delete_owner(self, owner: str = LOCAL_OWNER) -> int:
+        """Delete everything of ``owner`` (``deletion.delete_owner``), after the work in flight
+        (of any owner: the queue does not say whose) has finished or been taken off the queue.
+
+        Returns:
+            How many objects were deleted.
+        """
+        with self._lock:
+            running = list(self._running)
+        self._settle(running)
+        return delete_owner(self.store, self.layout, owner)
+
+    def _settle(self, prediction_ids: list[str]) -> None:
+        """Cancel these uploads' queued work, and wait for the work already running."""
+        with self._lock:
+            futures = [self._running[i] for i in prediction_ids if i in self._running]
+        for future in futures:
+            future.cancel()  # only work not started yet: it never will be
+        wait_for(futures)
 
     def result(self, prediction_id: str, owner: str = LOCAL_OWNER) -> Prediction | None:
         """The record of an upload, or None while it is pending.
@@ -175,8 +219,9 @@ class LocalPipeline:
         future.add_done_callback(lambda _: self._forget(prediction_id, future))
 
     def _forget(self, prediction_id: str, future: Future[Prediction]) -> None:
-        # A failed run is kept so ``wait`` can report why; a finished one is read from the store.
-        if future.exception() is None:
+        # A failed run is kept so ``wait`` can report why; a finished one is read from the store,
+        # a cancelled one (its result deleted) is forgotten.
+        if future.cancelled() or future.exception() is None:
             with self._lock:
                 if self._running.get(prediction_id) is future:
                     del self._running[prediction_id]

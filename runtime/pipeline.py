@@ -11,8 +11,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Final
 
-from runtime.cases import CaseDetails, InvalidCase
+from runtime.cases import CaseDetails, InvalidCase, reference_digest
 from runtime.classifiers import Classifier
+from runtime.formats import content_type
 from runtime.images import (
     ImageLimits,
     InvalidImage,
@@ -58,6 +59,37 @@ def new_upload(data: bytes, owner: str, *, layout: KeyLayout, limits: ImageLimit
     if len(data) > limits.max_bytes:
         raise too_large(len(data), limits.max_bytes)
     return layout.new_upload(owner, sniff_format(data))
+
+
+def store_upload(
+    store: Store,
+    data: bytes,
+    owner: str,
+    case: CaseDetails | None = None,
+    *,
+    layout: KeyLayout,
+    limits: ImageLimits,
+) -> Upload:
+    """Name and store a new upload, with the case details given with it.
+
+    The case details (``cases/``) and the reference's index entry (``references/``) are written
+    before the upload itself: the upload's arrival is what starts classification, and the
+    pipeline copies the case details into the record as it writes it. Written the other way
+    round, a fast worker could record the result without them.
+
+    Raises:
+        InvalidImage: the file is empty or over the byte limit (nothing is stored).
+    """
+    upload = new_upload(data, owner, layout=layout, limits=limits)
+    if case is not None and not case.empty:
+        details = case.to_json().encode("utf-8")
+        store.put(layout.case_key(owner, upload.id), details, "application/json")
+        if case.reference is not None:
+            digest = reference_digest(case.reference)
+            marker = layout.reference_key(owner, digest, upload.id)
+            store.put(marker, b"", "application/octet-stream")
+    store.put(upload.key, data, content_type(upload.extension))
+    return upload
 
 
 def classify_image(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import time
 
-from runtime.formats import content_type
+from runtime.cases import CaseDetails
+from runtime.deletion import delete_owner, delete_result
 from runtime.images import ImageLimits
 from runtime.keys import KeyLayout
-from runtime.pipeline import new_upload
+from runtime.pipeline import store_upload
 from runtime.records import Prediction
 from runtime.results import Results
 from runtime.stores import Store
@@ -39,11 +40,25 @@ class RemotePipeline:
         self._first_poll = first_poll
         self._max_poll = max_poll
 
-    def submit(self, data: bytes, owner: str) -> str:
-        """Upload; returns the id (see ``pipeline.new_upload`` for what is refused)."""
-        upload = new_upload(data, owner, layout=self.layout, limits=self.limits)
-        self.store.put(upload.key, data, content_type(upload.extension))
-        return upload.id
+    def submit(self, data: bytes, owner: str, case: CaseDetails | None = None) -> str:
+        """Upload, case details first; returns the id (``pipeline.store_upload`` says what is
+        refused)."""
+        return store_upload(
+            self.store, data, owner, case, layout=self.layout, limits=self.limits
+        ).id
+
+    def delete(self, prediction_id: str, owner: str) -> list[str]:
+        """Delete one result and everything derived from it (``deletion.delete_result``).
+
+        A result still being classified by the function when it is deleted can have its
+        record written after the deletion (the function cannot be told to stop): delete it
+        again once it appears. The upload is gone by then, so nothing else follows it.
+        """
+        return delete_result(self.store, self.layout, owner, prediction_id)
+
+    def delete_owner(self, owner: str) -> int:
+        """Delete everything of ``owner`` in the bucket (``deletion.delete_owner``)."""
+        return delete_owner(self.store, self.layout, owner)
 
     def wait(self, prediction_id: str, owner: str, timeout: float | None = None) -> Prediction:
         """Poll for the record.

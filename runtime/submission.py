@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final, Protocol
 
 if TYPE_CHECKING:
+    from runtime.cases import CaseDetails
     from runtime.images import ImageLimits
     from runtime.records import Prediction
     from runtime.results import Results
@@ -29,12 +30,25 @@ class Pipeline(Protocol):
     limits: ImageLimits
     """What uploads are accepted."""
 
-    def submit(self, data: bytes, owner: str) -> str:
-        """Store an upload for classification; return its id.
+    def submit(self, data: bytes, owner: str, case: CaseDetails | None = None) -> str:
+        """Store an upload for classification, with the case details given with it (written
+        first: see ``pipeline.store_upload``); return its id.
 
         Raises:
             InvalidImage: the file is empty or over the byte limit (nothing is stored).
         """
+        ...
+
+    def delete(self, prediction_id: str, owner: str) -> list[str]:
+        """Delete one result and everything derived from it (``deletion.delete_result``).
+
+        Returns:
+            The keys deleted (empty: no such result).
+        """
+        ...
+
+    def delete_owner(self, owner: str) -> int:
+        """Delete everything of ``owner`` (``deletion.delete_owner``); return how many objects."""
         ...
 
     def wait(self, prediction_id: str, owner: str, timeout: float | None = None) -> Prediction:
