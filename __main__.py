@@ -30,12 +30,13 @@ timeout = config.require_int("lambdaTimeoutSeconds")
 # The one key layout: the pipeline writes with it, and the bucket's notification filter and
 # lifecycle rules, the function's IAM scopes and its environment all derive from it.
 layout = KeyLayout()
+retention_days = config.require_int("uploadRetentionDays")
 storage = Storage(
     "storage",
     StorageArgs(
         account_id=account_id,
         region=region,
-        upload_retention_days=config.require_int("uploadRetentionDays"),
+        upload_retention_days=retention_days,
         queue_retention_days=config.require_int("queueRetentionDays"),
         queue_visibility_timeout_seconds=VISIBILITY_FACTOR * timeout,
         layout=layout,
@@ -135,7 +136,8 @@ pulumi.export(
     storage.bucket.bucket.apply(
         lambda bucket: (
             f"DERMASCAN_BACKEND=aws DERMASCAN_BUCKET={bucket} "
-            f"DERMASCAN_STACK={stack} AWS_REGION={region}"
+            f"DERMASCAN_STACK={stack} DERMASCAN_RETENTION_DAYS={retention_days} "
+            f"AWS_REGION={region}"
         )
     ),
 )

@@ -197,11 +197,15 @@ class RemoteSettings:
     bucket: str
     stack: str = ""
     result_timeout: float = DEFAULT_RESULT_TIMEOUT
+    retention_days: int | None = None
+    """How many days the bucket keeps uploads and results (the stack's
+    ``uploadRetentionDays``), for the privacy notice; None when not told."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> RemoteSettings:
         """``DERMASCAN_BUCKET`` (required) and ``DERMASCAN_STACK``, both set by
-        ``export $(pulumi stack output appEnv)``; ``DERMASCAN_RESULT_TIMEOUT`` (seconds).
+        ``export $(pulumi stack output appEnv)``, as is ``DERMASCAN_RETENTION_DAYS`` (the bucket's
+        retention, for the privacy notice; optional); ``DERMASCAN_RESULT_TIMEOUT`` (seconds).
         AWS credentials and region come from the usual AWS variables.
 
         Raises:
@@ -218,6 +222,7 @@ class RemoteSettings:
             result_timeout=read.positive_seconds(
                 "DERMASCAN_RESULT_TIMEOUT", DEFAULT_RESULT_TIMEOUT
             ),
+            retention_days=read.positive_int("DERMASCAN_RETENTION_DAYS", 0) or None,
         )
 
 
