@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
+from runtime.cases import CaseDetails
 from runtime.classifiers import (
     DEFAULT_MODEL_ID,
     DEFAULT_MODEL_REVISION,
@@ -27,8 +28,9 @@ from runtime.records import Prediction
 from runtime.remote import RemotePipeline
 from runtime.results import DEFAULT_READERS, HistoryEntry, HistoryPage
 from runtime.settings import AppSettings
-from runtime.stores import S3Store
+from runtime.stores import LocalStore, S3Store
 from runtime.submission import Pipeline
+from runtime.timeline import results_for_reference
 from runtime.triage import DEFAULT_RULE, Level, TriageRule, triage
 
 if TYPE_CHECKING:
@@ -134,15 +136,18 @@ class Backend:
         """What uploads are accepted."""
         return self.pipeline.limits
 
-    def submit(self, owner: str, data: bytes, filename: str) -> str:
-        """Store an upload for classification and return its id.
+    def submit(
+        self, owner: str, data: bytes, filename: str, case: CaseDetails | None = None
+    ) -> str:
+        """Store an upload for classification, with the case details given (if any), and
+        return its id.
 
         ``filename`` is never stored or used in a key.
 
         Raises:
             InvalidImage: empty or over the byte limit (nothing is stored).
         """
-        return self.pipeline.submit(data, owner)
+        return self.pipeline.submit(data, owner, case)
 
     def wait(self, owner: str, prediction_id: str, timeout: float | None = None) -> Prediction:
         """Block until the record exists.
@@ -171,6 +176,47 @@ class Backend:
         """The uploaded file, or None."""
         return self.results.upload(owner, prediction_id)
 
+    # --- case references, privacy and deletion ----------------------------------------------
+
+    retention_days: int | None = None
+    """How long the AWS bucket keeps data (the stack's setting), when the app was told."""
+
+    def results_for_reference(self, owner: str, reference: str) -> list[Prediction]:
+        """The results filed under a case reference, oldest first (``timeline``).
+
+        Raises:
+            InvalidCase: ``reference`` is not a valid reference.
+        """
+        return results_for_reference(self.results, owner, reference)
+
+    def delete_result(self, owner: str, prediction_id: str) -> list[str]:
+        """Delete one result and everything derived from it; the keys deleted."""
+        return self.pipeline.delete(prediction_id, owner)
+
+    def delete_all(self, owner: str) -> int:
+        """Delete everything of ``owner``; how many objects were deleted."""
+        return self.pipeline.delete_owner(owner)
+
+    def data_place(self) -> DataPlace:
+        """Where this backend keeps what is uploaded, and for how long."""
+        store = self.results.store
+        if isinstance(store, LocalStore):
+            return DataPlace("local", str(store.root), None)
+        if isinstance(store, S3Store):
+            return DataPlace("aws", store.bucket, self.retention_days)
+        return DataPlace("other", self.label, None)
+
+
+@dataclass(frozen=True)
+class DataPlace:
+    """Where uploads and results are kept, for the privacy notice."""
+
+    kind: Literal["local", "aws", "other"]
+    where: str
+    """The data directory's path, or the bucket's name."""
+    retention_days: int | None
+    """AWS: the bucket's retention in days, when the app was told; None otherwise."""
+
 
 def local_backend(pipeline: LocalPipeline, rule: TriageRule = DEFAULT_RULE) -> Backend:
     """The embedded default: the model on this machine, data in a directory."""
@@ -190,7 +236,9 @@ def backend_from_settings(settings: AppSettings) -> Backend:
         remote = settings.remote
         store = S3Store(_s3_client(), remote.bucket)
         pipeline = RemotePipeline(store, timeout=remote.result_timeout)
-        return aws_backend(pipeline, remote.stack, settings.rule)
+        backend = aws_backend(pipeline, remote.stack, settings.rule)
+        backend.retention_days = remote.retention_days
+        return backend
     if settings.local is None:
         raise ValueError("AppSettings holds neither local nor remote settings")
     return local_backend(LocalPipeline.from_settings(settings.local), settings.rule)

@@ -1,5 +1,6 @@
 """A printable report of one result: a self-contained HTML page the browser prints (or saves as
-PDF), with the image, the triage, the seven scores, the provenance and the disclaimer.
+PDF), with the image, the triage, the seven scores, the case reference and note, the provenance and
+the disclaimer.
 
 No Streamlit here: the report is built from the record alone, every value escaped as HTML.
 """
@@ -89,6 +90,8 @@ def report_html(
     model = prediction.model
     details = [
         ("Result id", prediction.id),
+        ("Reference", prediction.reference or "none given"),
+        ("Note", prediction.note or "none given"),
         ("Time", created.strftime("%Y-%m-%d %H:%M %Z")),
         ("Model", model.id),
         ("Model revision", model.revision or "a local copy (no Hub revision)"),

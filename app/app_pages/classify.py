@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app import widgets
+from app import clinic, widgets
 from app.backend import Backend
 from app.markup import plain
-from app.session import active_session, samples
+from app.session import active_session, samples, sign_in_configured
+from runtime.cases import CaseDetails
 from runtime.classifiers import ClassifierError
 from runtime.formats import UPLOAD_SUFFIXES
 from runtime.images import InvalidImage
@@ -28,12 +29,14 @@ def forget_result() -> None:
         st.session_state.pop(key, None)
 
 
-def classify(backend: Backend, owner: str, data: bytes, source: str) -> None:
+def classify(
+    backend: Backend, owner: str, data: bytes, source: str, case: CaseDetails | None = None
+) -> None:
     """Submit, wait with a visible status, and remember what to show for ``source``."""
     forget_result()
     st.session_state["shown_source"] = source
     try:
-        prediction_id = backend.submit(owner, data, source)
+        prediction_id = backend.submit(owner, data, source, case)
     except InvalidImage as exc:
         st.session_state["classify_problem"] = str(exc)
         return
@@ -60,6 +63,9 @@ def classify(backend: Backend, owner: str, data: bytes, source: str) -> None:
 
 st.header("Classify a dermatoscopic image")
 widgets.model_banner(backend)
+clinic.privacy_notice(backend, signed_in=sign_in_configured())
+# Before the image: an upload is classified as soon as it is chosen, with these details.
+case = clinic.case_fields()
 limit = widgets.size_text(backend.limits.max_bytes)
 uploaded = st.file_uploader(
     "Dermatoscopic image",
@@ -91,13 +97,22 @@ with st.expander("No image at hand? Try a real sample"):
 # Everything below is one slot: emptied the moment this run reaches it, so while a new image
 # is classified nothing of the previous result stays on screen.
 slot = st.empty()
-if uploaded is not None and st.session_state.get("submitted_file") != uploaded.file_id:
+fresh_upload = uploaded is not None and st.session_state.get("submitted_file") != uploaded.file_id
+if case is None and (fresh_upload or sample_clicked):
+    # A refused reference or note holds the image back, never loses it: the uploader keeps
+    # the file, and it is classified on the first run after the field is corrected.
+    forget_result()
+    st.session_state["classify_problem"] = (
+        "Nothing was stored yet: correct the reference or note above, and your image will "
+        "be classified with them."
+    )
+elif fresh_upload and uploaded is not None:
     st.session_state["submitted_file"] = uploaded.file_id  # each upload is submitted once
     with slot.container():
-        classify(backend, owner, uploaded.getvalue(), f"upload:{uploaded.file_id}")
+        classify(backend, owner, uploaded.getvalue(), f"upload:{uploaded.file_id}", case)
 elif sample_clicked and choice is not None:
     with slot.container():
-        classify(backend, owner, choice.path.read_bytes(), f"sample:{choice.image_id}")
+        classify(backend, owner, choice.path.read_bytes(), f"sample:{choice.image_id}", case)
 
 # What is shown must belong to what is chosen now: an upload removed from the uploader takes
 # its result with it.
@@ -122,6 +137,7 @@ with slot.container():
             backend.thumbnail(owner, prediction.id),
             "What the model saw: the upload squashed to 224x224 pixels",
         )
+        clinic.case_details(prediction)
         st.page_link(
             "app_pages/prediction.py",
             label="Details and provenance",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app import clinic
 from app.backend import HistoryFilter, history, status_label
 from app.markup import plain
-from app.session import active_session, viewer_zone
+from app.session import active_session, sign_in_configured, viewer_zone
 from app.widgets import class_label, local_time, percent
 from runtime.keys import id_time
 from runtime.labels import CLASSES
@@ -18,6 +19,14 @@ PAGE_SIZE = 50
 backend, owner = active_session()
 zone = viewer_zone()
 st.header("History")
+clinic.deletion_notice()
+
+# --- search by case reference: that reference's timeline instead of the list ------------------
+reference = clinic.reference_search()
+if reference is not None:
+    clinic.lesion_timeline(backend, owner, reference, zone)
+    clinic.delete_all_section(backend, owner, signed_in=sign_in_configured())
+    st.stop()
 
 left, middle, right = st.columns([2, 2, 1], vertical_alignment="bottom")
 levels = left.multiselect(
@@ -113,3 +122,6 @@ if page.next_cursor is not None and older.button(
     cursors.append(page.next_cursor)
     before.append(before[-1] + len(page.entries))
     st.rerun()
+
+# --- delete all of this owner's data ---------------------------------------------------------
+clinic.delete_all_section(backend, owner, signed_in=sign_in_configured())

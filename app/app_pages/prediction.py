@@ -6,7 +6,7 @@ from datetime import datetime
 
 import streamlit as st
 
-from app import widgets
+from app import clinic, widgets
 from app.report import report_html
 from app.session import active_session, viewer_zone
 from runtime.keys import is_id
@@ -41,12 +41,16 @@ if prediction is None:
     if backend.image(owner, prediction_id) is not None:
         st.info("This image is still being classified. Reload the page in a moment.")
     else:
-        st.warning("No result with this id was found among your results.")
+        st.warning(
+            "No result with this id was found among your results: this result does not "
+            "exist or was deleted."
+        )
     st.stop()
 
 original = backend.image(owner, prediction.id) if prediction.status == "ok" else None
 picture = original or backend.thumbnail(owner, prediction.id)
 widgets.result_panel(prediction, backend.rule, picture, "The uploaded image")
+clinic.case_details(prediction)
 
 zone = viewer_zone()
 st.subheader("Provenance")
@@ -74,3 +78,9 @@ record.download_button(
     icon=":material/data_object:",
     key="download_record",
 )
+
+# --- the lesion's timeline and deletion -------------------------------------------------------
+if prediction.reference is not None:
+    st.subheader("This lesion over time")
+    clinic.lesion_timeline(backend, owner, prediction.reference, zone, current=prediction.id)
+clinic.delete_result_section(backend, owner, prediction.id, zone)
