@@ -75,7 +75,9 @@ class ServedApp:
             process = subprocess.Popen(
                 [str(streamlit), "run", "app/streamlit_app.py", "--server.port", str(port)],
                 cwd=REPO,
-                env={**os.environ, **env},
+                # This checkout's code first: an editable install made in another checkout
+                # (a shared virtual environment) would otherwise serve that checkout's app.
+                env={**os.environ, "PYTHONPATH": str(REPO), **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -1,0 +1,159 @@
+"""In Chromium: deleting a result and all of one's data, and a lesion's timeline, as a clinic
+uses them, with the store checked behind the page and axe-core on every page changed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from playwright.sync_api import Page, expect
+
+from runtime.keys import KeyLayout, new_id
+from runtime.stores import LocalStore
+from tests.app.conftest import ServedApp
+from tests.app.test_browser_clinic import axe_violations, no_horizontal_scroll, within_width
+
+LAYOUT = KeyLayout()
+
+
+def start(serve: ServedApp, page: Page, data: Path, model: Path, size: tuple[int, int]) -> str:
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    url = serve.start(
+        {
+            "DERMASCAN_BACKEND": "local",
+            "DERMASCAN_MODEL": str(model),
+            "DERMASCAN_DATA_DIR": str(data),
+        }
+    )
+    page.goto(url)
+    expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible(timeout=60_000)
+    return url
+
+
+def classify(page: Page, image: Path, previous: str | None = None) -> str:
+    """Choose ``image`` and wait for its result; its id."""
+    page.locator('input[type="file"]').set_input_files(image)
+    details = page.get_by_role("link", name="Details and provenance")
+    expect(details).to_be_visible(timeout=120_000)
+    if previous is not None:
+        expect(details).not_to_have_attribute("href", re.compile(previous), timeout=120_000)
+    return (details.get_attribute("href") or "").rpartition("id=")[2]
+
+
+def stored(data: Path, owner: str) -> set[str]:
+    """The owner's keys in the store, read from the files behind the app."""
+    return {
+        path.relative_to(data).as_posix()
+        for path in data.glob(f"*/{owner}/**/*")
+        if path.is_file() and not any(part.startswith(".") for part in path.parts)
+    }
+
+
+def settle(page: Page) -> None:
+    page.wait_for_timeout(500)  # the last rerun
+
+
+def test_delete_one_result_then_all_of_mine_and_nobody_elses(
+    serve: ServedApp,
+    page: Page,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    sample_paths: dict[str, Path],
+) -> None:
+    data = tmp_path / "data"
+    url = start(serve, page, data, tiny_model_dir, (1366, 900))
+    # Another owner's data, written straight into the store (as a signed-in user's would be).
+    other = LocalStore(data)
+    other_id = new_id()
+    other.put(LAYOUT.upload_key("other", other_id, "jpg"), b"\xff\xd8\xff", "image/jpeg")
+    other.put(LAYOUT.case_key("other", other_id), b"{}", "application/json")
+    theirs = stored(data, "other")
+    assert len(theirs) == 2
+
+    page.get_by_label("Case reference (optional)", exact=True).fill("P-1")
+    page.get_by_label("Case reference (optional)", exact=True).press("Tab")
+    settle(page)
+    doomed = classify(page, sample_paths["nv"])
+    kept = classify(page, sample_paths["bcc"], previous=doomed)
+    settle(page)
+    assert axe_violations(page) == [], "Classify"
+    assert any(doomed in key for key in stored(data, "local"))
+
+    page.goto(f"{url}/prediction?id={doomed}")
+    expect(page.get_by_role("heading", name="Delete this result")).to_be_visible(timeout=60_000)
+    settle(page)
+    assert axe_violations(page) == [], "Prediction"
+    delete = page.get_by_role("button", name="Delete this result")
+    expect(delete).to_be_disabled()
+    page.get_by_text("Yes, delete this result").click()
+    expect(delete).to_be_enabled()
+    delete.click()
+
+    expect(page.get_by_text("Deleted the result from")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("link", name="Open this result")).to_have_count(1)
+    opened = page.get_by_role("link", name="Open this result").get_attribute("href") or ""
+    assert opened.endswith(kept)
+    mine = stored(data, "local")
+    assert not [key for key in mine if doomed in key], mine
+    assert [key for key in mine if kept in key]
+    settle(page)
+    assert axe_violations(page) == [], "History"
+
+    page.goto(f"{url}/prediction?id={doomed}")
+    expect(page.get_by_text("this result does not exist or was deleted")).to_be_visible(
+        timeout=60_000
+    )
+
+    page.goto(f"{url}/history")
+    delete_all = page.get_by_role("button", name="Delete all my data")
+    expect(delete_all).to_be_disabled(timeout=60_000)
+    page.get_by_text("Yes, delete all my data").click()
+    expect(delete_all).to_be_enabled()
+    delete_all.click()
+    expect(page.get_by_text("Deleted all your data")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("link", name="Open this result")).to_have_count(0)
+    assert stored(data, "local") == set()
+    assert stored(data, "other") == theirs
+
+
+def test_two_uploads_with_one_reference_form_its_timeline_oldest_first_on_a_phone(
+    serve: ServedApp,
+    page: Page,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    sample_paths: dict[str, Path],
+) -> None:
+    url = start(serve, page, tmp_path / "data", tiny_model_dir, (390, 844))
+    field = page.get_by_label("Case reference (optional)", exact=True)
+    field.fill("P-77/L2")
+    field.press("Tab")
+    settle(page)
+    first = classify(page, sample_paths["mel"])
+    second = classify(page, sample_paths["nv"], previous=first)
+
+    page.goto(f"{url}/prediction?id={second}")
+    expect(page.get_by_role("heading", name="This lesion over time")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("2 results filed under P-77/L2, oldest first")).to_be_visible()
+    # The first result is card 1 and links to itself; the second is this page's result.
+    link = page.get_by_role("link", name="Open result 1")
+    assert (link.get_attribute("href") or "").endswith(first)
+    expect(page.get_by_text(re.compile(r"^2\. .*\(this result\)"))).to_be_visible()
+    main = page.locator('[data-testid="stMain"]').inner_text()
+    assert main.index("1. ") < main.index("2. ")
+    assert re.search(r"Melanoma \(mel\): (<1|>99|\d+)% \((no change|[+-]\d+ pts)\)", main)
+    settle(page)
+    no_horizontal_scroll(page)
+    within_width(page, "2 results filed under")
+    within_width(page, "Open result 1")
+    assert axe_violations(page) == [], "Prediction with a timeline"
+
+    page.goto(f"{url}/history")
+    search = page.get_by_label("Find a case reference", exact=True)
+    search.fill("p-77/l2")
+    search.press("Enter")
+    expect(page.get_by_text("2 results filed under P-77/L2, oldest first")).to_be_visible(
+        timeout=60_000
+    )
+    settle(page)
+    no_horizontal_scroll(page)
+    assert axe_violations(page) == [], "History timeline"
