@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_for
 
@@ -122,9 +122,10 @@ class LocalPipeline:
         """Cancel these uploads' queued work, and wait for the work already running."""
         with self._lock:
             futures = [self._running[i] for i in prediction_ids if i in self._running]
-        for future in futures:
-            future.cancel()  # only work not started yet: it never will be
-        wait_for(futures)
+        # ``cancel`` succeeds only for work not started yet, which then never will be. Only
+        # the rest is waited for: a cancelled future counts as done only once a worker has
+        # dequeued it, which may be after all the work ahead of it.
+        wait_for([future for future in futures if not future.cancel()])
 
     def result(self, prediction_id: str, owner: str = LOCAL_OWNER) -> Prediction | None:
         """The record of an upload, or None while it is pending.
@@ -143,7 +144,7 @@ class LocalPipeline:
             ResultTimeout: no record within ``timeout`` seconds (default: the pipeline's).
             ClassifierError: classification failed in a way that is not the image's fault
                 (the upload stays pending and can be retried with ``resume_pending``).
-            LookupError: there is no such upload.
+            LookupError: there is no such upload (or it was deleted).
         """
         limit = timeout or self.timeout
         with self._lock:
@@ -156,6 +157,8 @@ class LocalPipeline:
                     f"No result after {limit:.0f} seconds. The model may still be downloading "
                     "(first run) or busy; the result will appear in History."
                 ) from None
+            except CancelledError:
+                pass  # deleted while queued: the store says what is left (nothing)
         record = self.result(prediction_id, owner)
         if record is not None:
             return record

@@ -53,6 +53,11 @@ def classify(
         except ClassifierError as exc:
             status.update(label="The model could not run", state="error")
             st.session_state["classify_problem"] = f"The model could not run: {exc}"
+        except LookupError:  # deleted (from another page or tab) before its result came
+            status.update(label="Deleted before it was classified", state="error")
+            st.session_state["classify_problem"] = (
+                "This image was deleted before its result came. Choose it again to classify it."
+            )
         else:
             if record.status == "ok":
                 status.update(label="Classified", state="complete")

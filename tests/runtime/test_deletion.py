@@ -137,3 +137,22 @@ def test_a_result_being_classified_when_deleted_does_not_come_back(
     finally:
         pipeline.close()
     assert every_key(pipeline.store) == set()
+
+
+def test_a_queued_upload_deleted_before_it_runs_is_never_classified(
+    tmp_path: Path, sample_jpeg: bytes
+) -> None:
+    classifier = GatedClassifier()
+    pipeline = LocalPipeline(LocalStore(tmp_path), classifier)  # one worker: the second waits
+    try:
+        running = pipeline.submit(sample_jpeg, "local")
+        queued = pipeline.submit(sample_jpeg, "local", CaseDetails("P-2", "queued"))
+        assert len(pipeline.delete(queued, "local")) == 3  # upload, case, reference entry
+        with pytest.raises(LookupError):
+            pipeline.wait(queued, "local", timeout=5)
+        classifier.gate.set()
+        pipeline.wait(running, "local", timeout=30)
+    finally:
+        pipeline.close()
+    assert len(classifier.calls) == 1  # the deleted one never reached the model
+    assert not [key for key in every_key(pipeline.store) if queued in key]
