@@ -9,7 +9,7 @@ import math
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
 from botocore.config import Config
 from botocore.exceptions import (
@@ -72,12 +72,35 @@ class Classifier(Protocol):
         ...
 
 
+@runtime_checkable
 class BatchClassifier(Classifier, Protocol):
     """A classifier that also scores many images in one call (an explanation's masked batch)."""
 
     def classify_many(self, jpegs: Sequence[bytes]) -> list[Scores]:
         """Scores for each image, in order (see ``Classifier.classify`` for the errors)."""
         ...
+
+
+class _OneByOne:
+    """A classifier without a batch call, given one: each image classified in turn."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        self._classifier = classifier
+
+    @property
+    def model(self) -> ModelInfo:
+        return self._classifier.model
+
+    def classify(self, jpeg: bytes) -> Scores:
+        return self._classifier.classify(jpeg)
+
+    def classify_many(self, jpegs: Sequence[bytes]) -> list[Scores]:
+        return [self._classifier.classify(jpeg) for jpeg in jpegs]
+
+
+def as_batch(classifier: Classifier) -> BatchClassifier:
+    """``classifier`` itself if it has a batch call, else one that classifies image by image."""
+    return classifier if isinstance(classifier, BatchClassifier) else _OneByOne(classifier)
 
 
 def scores_from_labels(answer: object) -> Scores:
