@@ -8,13 +8,14 @@ import io
 import json
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.client import BaseClient
 from PIL import Image, ImageStat
 
+from runtime.keys import KeyLayout
 from tests.conftest import REAL_ID2LABEL
 from tests.fakes import quadrant_scores
 
@@ -207,13 +208,17 @@ class DeadlineContext(LambdaContext):
         return max(0, int((self.ends - time.monotonic()) * 1000))
 
 
-def wire_uploads_queue(s3: Any, sqs: Any, bucket: str, queue_name: str) -> tuple[str, str]:
-    """A bucket whose new objects under uploads/ are announced on a queue, as the stack wires
-    them. Returns the queue's URL and ARN. S3 sends its test event first."""
+def wire_uploads_queue(
+    s3: Any, sqs: Any, bucket: str, queue_name: str, prefixes: Sequence[str] | None = None
+) -> tuple[str, str]:
+    """A bucket whose new objects under the notified prefixes (by default every one of
+    ``KeyLayout().notified()``) are announced on a queue, as the stack wires them, one
+    configuration per prefix. Returns the queue's URL and ARN. S3 sends its test event first."""
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
     queue_arn = str(attributes["Attributes"]["QueueArn"])
+    notified = KeyLayout().notified().values() if prefixes is None else prefixes
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
         NotificationConfiguration={
@@ -221,8 +226,9 @@ def wire_uploads_queue(s3: Any, sqs: Any, bucket: str, queue_name: str) -> tuple
                 {
                     "QueueArn": queue_arn,
                     "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
                 }
+                for prefix in notified
             ]
         },
     )
