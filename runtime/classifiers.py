@@ -20,6 +20,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from runtime.batching import MAX_IMAGES_PER_REQUEST, MAX_REQUEST_BYTES
 from runtime.labels import CLASSES, UnknownLabel, code_for
 from runtime.records import SCORE_SUM_TOLERANCE, ModelInfo
 
@@ -157,17 +158,6 @@ def sagemaker_request_body(jpeg: bytes) -> bytes:
     parameters = {"top_k": len(CLASSES)}
     payload = {"inputs": base64.b64encode(jpeg).decode("ascii"), "parameters": parameters}
     return json.dumps(payload).encode("ascii")
-
-
-MAX_REQUEST_BYTES: Final = 4_000_000
-"""The largest request body sent to the endpoint. A serverless endpoint takes at most 4 MB per
-request and per answer (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-invoke.html),
-the tighter of SageMaker's limits (a real-time endpoint takes 6 MB); 4,000,000 stays below
-4 MiB and 4 MB alike."""
-MAX_IMAGES_PER_REQUEST: Final = 25
-"""The most images in one request, from the model's 60 s limit for an answer: ViT-Base takes
-about 0.4 s per image on two CPU cores, and a serverless endpoint's CPU share is not published,
-so 25 images (an explanation's 50 in two requests) leave about six times that margin."""
 
 
 def sagemaker_batch_body(jpegs: Sequence[bytes]) -> bytes:

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Final
 
+from runtime.batching import DEFAULT_GRID
 from runtime.classifiers import BatchClassifier
 from runtime.explain import (
-    DEFAULT_GRID,
     MALIGNANT_TARGET,
     ExplanationError,
     OcclusionMap,

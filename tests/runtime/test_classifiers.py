@@ -12,11 +12,10 @@ from typing import Any
 import boto3
 import pytest
 
+from runtime.batching import MAX_IMAGES_PER_REQUEST, MAX_REQUEST_BYTES
 from runtime.classifiers import (
     DEFAULT_MODEL_ID,
     DEFAULT_MODEL_REVISION,
-    MAX_IMAGES_PER_REQUEST,
-    MAX_REQUEST_BYTES,
     ClassifierError,
     ModelUnavailable,
     SageMakerClassifier,
