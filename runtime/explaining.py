@@ -93,7 +93,8 @@ def explain(
     """The result's explanation: the stored one, or computed now and stored.
 
     Delivery is at least once and a user may ask twice, so an explanation that is stored is
-    returned without classifying anything. Two runs at the very same moment (which the local
+    returned without classifying anything (one per result: whatever grid and target it was
+    made with). Two runs at the very same moment (which the local
     pipeline prevents, and SQS's visibility timeout makes rare) may both classify; the first
     to store the parameters wins and both return its map.
 
