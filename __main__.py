@@ -121,6 +121,8 @@ pulumi.export("queue", storage.queue.name)
 pulumi.export("deadLetterQueue", storage.dead_letter_queue.name)
 pulumi.export("function", compute.function.name)
 pulumi.export("endpoint", hosting.endpoint.name)
+# Attach it to whatever runs the app (a server's role, an SSO permission set).
+pulumi.export("appPolicyArn", storage.app_policy.arn)
 pulumi.export(
     "dashboardUrl",
     observability.dashboard.dashboard_name.apply(

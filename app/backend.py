@@ -20,6 +20,7 @@ from runtime.classifiers import (
     LoadState,
     TransformersClassifier,
 )
+from runtime.explain import OcclusionMap
 from runtime.images import ImageLimits
 from runtime.keys import LOCAL_OWNER, SHARED_OWNER
 from runtime.labels import CLASSES
@@ -28,17 +29,20 @@ from runtime.records import Prediction
 from runtime.remote import RemotePipeline
 from runtime.results import DEFAULT_READERS, HistoryEntry, HistoryPage
 from runtime.settings import AppSettings
-from runtime.stores import LocalStore, S3Store
+from runtime.stores import LocalStore, ObjectNotFound, S3Store
 from runtime.submission import Pipeline
 from runtime.timeline import results_for_reference
 from runtime.triage import DEFAULT_RULE, Level, TriageRule, triage
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from mypy_boto3_s3 import S3Client
 
 # At most this many records are read to fill one filtered history page; a rare class in a long
 # history then costs a few bounded pages, never a scan of everything.
 HISTORY_SCAN_LIMIT: Final = 500
+MAX_HEATMAP_BYTES: Final = 1024 * 1024  # a 224x224 RGBA PNG of flat squares is a few KB
 SAMPLES_DIR: Final = Path(__file__).resolve().parents[1] / "samples" / "ham10000"
 
 
@@ -205,6 +209,34 @@ class Backend:
         if isinstance(store, S3Store):
             return DataPlace("aws", store.bucket, self.retention_days)
         return DataPlace("other", self.label, None)
+
+    def request_explanation(self, owner: str, prediction_id: str) -> Future[OcclusionMap] | None:
+        """Ask for the result's explanation (computed once, by the local worker or the
+        function); poll ``explanation`` for it.
+
+        Returns:
+            Locally, the map's future (it raises ``NotExplainable`` or ``ClassifierError`` if
+            the worker failed); on AWS None.
+
+        Raises:
+            NotExplainable: (on AWS) no such result, or one without scores.
+        """
+        return self.pipeline.request_explanation(owner, prediction_id)
+
+    def explanation(self, owner: str, prediction_id: str) -> OcclusionMap | None:
+        """The stored explanation (its map and parameters), or None while there is none."""
+        return self.pipeline.explanation(owner, prediction_id)
+
+    def explanation_png(self, owner: str, prediction_id: str) -> bytes | None:
+        """The stored heat map (a 224x224 RGBA PNG to lay over ``thumbnail``), or None while
+        there is no complete explanation."""
+        if self.explanation(owner, prediction_id) is None:
+            return None  # the parameters are written last: without them the PNG may be stale
+        png_key, _ = self.results.layout.explanation_keys(owner, prediction_id)
+        try:
+            return self.results.store.get(png_key, max_bytes=MAX_HEATMAP_BYTES)
+        except ObjectNotFound:
+            return None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from bench import history, pipeline, preprocessing
+from bench import explanations, history, pipeline, preprocessing
 from bench.common import REPO, Table, machine
 
 
@@ -33,6 +33,8 @@ def main() -> None:
                 work, "tiny" if quick else "small", uploads=20 if quick else 500, workers=2
             )
         )
+        print(tables[-1].markdown(), "\n", flush=True)
+        tables.append(explanations.run(work, "tiny" if quick else "base", 1 if quick else 3))
         print(tables[-1].markdown(), "\n", flush=True)
         tables.append(history.run(work, (10, 100) if quick else (100, 10_000, 100_000)))
         print(tables[-1].markdown(), "\n", flush=True)

@@ -198,6 +198,31 @@ def function_policy(
     )
 
 
+def app_policy(
+    *,
+    bucket_arn: str,
+    prefixes: Sequence[str],
+    write_prefixes: Sequence[str],
+    key_arn: str,
+) -> Document:
+    """What the app (whoever runs it: a clinic's server role, a person's SSO role) may do.
+
+    It reads everything of the layout (``prefixes``), writes only what users give
+    (``write_prefixes``: uploads, case details, explanation requests, outcomes; never a
+    record, so nobody can forge a prediction), and deletes every version of anything of the
+    layout, because deleting a result for privacy means all of it. Listing the bucket and its
+    versions pages the history, finds what to delete, and makes a missing key a 404.
+    """
+    objects = sorted(f"{bucket_arn}/{prefix}*" for prefix in prefixes)
+    return document(
+        allow(["s3:GetObject"], objects, "ReadTheLayout"),
+        allow(["s3:PutObject"], sorted(f"{bucket_arn}/{p}*" for p in write_prefixes), "Write"),
+        allow(["s3:DeleteObject", "s3:DeleteObjectVersion"], objects, "DeleteEveryVersion"),
+        allow(["s3:ListBucket", "s3:ListBucketVersions"], [bucket_arn], "ListTheBucket"),
+        allow(["kms:Decrypt", "kms:GenerateDataKey"], [key_arn], "UseTheStackKey"),
+    )
+
+
 def model_policy(
     *,
     region: str,

@@ -1,4 +1,5 @@
-"""Compute: the Lambda function that turns each upload notification into a prediction record."""
+"""Compute: the Lambda function that turns each notification into its result: an upload into a
+prediction record, an explanation request into an explanation, an outcome into metrics."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import _policies
+from runtime.batching import explanation_requests
 from runtime.formats import DEFAULT_MAX_BYTES
 from runtime.keys import KeyLayout
 
@@ -26,6 +28,14 @@ def invoke_budget_seconds(attempts: int, read_timeout_seconds: int) -> int:
     """The longest one image's endpoint calls can take: every attempt waiting out its read
     timeout (a serverless cold start does), with the longest backoff between attempts."""
     return attempts * read_timeout_seconds + (attempts - 1) * RETRY_BACKOFF_CAP_SECONDS
+
+
+def explanation_budget_seconds(read_timeout_seconds: int) -> int:
+    """The longest one explanation's endpoint calls can take when each of its requests (50
+    images in chunks, ``runtime.batching``) gets one attempt waiting out its read timeout.
+    Retries past that are left to SQS: the handler starts no attempt that could outlive the
+    invocation, and nothing is stored until the whole batch is answered."""
+    return explanation_requests() * read_timeout_seconds
 
 
 @dataclass(frozen=True)
@@ -103,6 +113,16 @@ class ComputeArgs:
                 f"invoke_read_timeout_seconds ({self.invoke_read_timeout_seconds}) plus "
                 f"{RETRY_BACKOFF_CAP_SECONDS} s of backoff per retry and {IMAGE_WORK_SECONDS} s "
                 f"for the image: at least {needed}"
+            )
+        explaining = (
+            explanation_budget_seconds(self.invoke_read_timeout_seconds) + IMAGE_WORK_SECONDS
+        )
+        if explaining > self.timeout_seconds:
+            raise ValueError(
+                f"ComputeArgs.timeout_seconds ({self.timeout_seconds}) must cover one "
+                f"explanation: {explanation_requests()} endpoint requests of up to "
+                f"invoke_read_timeout_seconds ({self.invoke_read_timeout_seconds}) each plus "
+                f"{IMAGE_WORK_SECONDS} s of work: at least {explaining}"
             )
         if not 128 <= self.memory_mb <= 10240:
             raise ValueError(f"ComputeArgs.memory_mb must be 128-10240, got {self.memory_mb}")

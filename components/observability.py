@@ -344,6 +344,37 @@ def _dashboard(
                 6,
             ),
             widget(
+                "Confirmed outcomes: how many, and the share whose top class agreed",
+                [
+                    ["dermascan", "OutcomeConfirmed", "service", "dermascan"],
+                    # 1 or 0 per outcome with a defined agreement: its average is the rate.
+                    [
+                        "dermascan",
+                        "OutcomeAgreement",
+                        "service",
+                        "dermascan",
+                        {"stat": "Average", "yAxis": "right", "label": "agreement rate"},
+                    ],
+                ],
+                0,
+                12,
+            ),
+            widget(
+                "Explanations: how many, and how long each took",
+                [
+                    ["dermascan", "Explanations", "service", "dermascan"],
+                    [
+                        "dermascan",
+                        "ExplanationDuration",
+                        "service",
+                        "dermascan",
+                        {"stat": "p90", "yAxis": "right"},
+                    ],
+                ],
+                12,
+                12,
+            ),
+            widget(
                 "Endpoint",
                 [
                     ["AWS/SageMaker", "Invocations", "EndpointName", ep, "VariantName", variant],

@@ -1,4 +1,5 @@
-"""Storage: the stack's KMS key, the image bucket (and its log bucket), the upload queue and DLQ."""
+"""Storage: the stack's KMS key, the image bucket (and its log bucket), the queue that announces
+new objects (and its DLQ), and the managed policy the app runs with."""
 
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ class Storage(pulumi.ComponentResource):
     log_bucket: aws.s3.Bucket
     queue: aws.sqs.Queue
     dead_letter_queue: aws.sqs.Queue
+    app_policy: aws.iam.Policy
 
     def __init__(
         self, name: str, args: StorageArgs, opts: pulumi.ResourceOptions | None = None
@@ -200,21 +202,41 @@ class Storage(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        # Every new object under uploads/, whatever its name: a file that is no image (stored
-        # as .bin) must get its error record too, or History shows it pending forever. Results
-        # are written elsewhere, so processing can never trigger itself.
+        # Every new object under each notified prefix (uploads, explanation requests,
+        # confirmed outcomes), whatever its name: a file that is no image (stored as .bin)
+        # must get its error record too, or History shows it pending forever. One
+        # configuration per prefix, named by the layout's field; nothing the function writes
+        # is notified, so processing can never trigger itself.
         aws.s3.BucketNotification(
             f"{name}-uploads-notification",
             bucket=self.bucket.id,
             queues=[
                 aws.s3.BucketNotificationQueueArgs(
-                    id="uploads",
+                    id=field_name.replace("_", "-"),
                     queue_arn=self.queue.arn,
                     events=["s3:ObjectCreated:*"],
-                    filter_prefix=args.layout.uploads,
+                    filter_prefix=prefix,
                 )
+                for field_name, prefix in args.layout.notified().items()
             ],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[queue_policy, images_policy]),
+        )
+        # For the app's principal to attach (it is not the function's: that role is Compute's
+        # and stays as it is).
+        self.app_policy = aws.iam.Policy(
+            f"{name}-app-access",
+            description="dermascan: what the app may do with the image bucket and its key",
+            policy=pulumi.Output.all(self.bucket.arn, self.key.arn).apply(
+                lambda arns: json.dumps(
+                    _policies.app_policy(
+                        bucket_arn=arns[0],
+                        prefixes=tuple(args.layout.prefixes().values()),
+                        write_prefixes=tuple(args.layout.app_writes().values()),
+                        key_arn=arns[1],
+                    )
+                )
+            ),
+            opts=child,
         )
 
         self.register_outputs(
@@ -223,6 +245,7 @@ class Storage(pulumi.ComponentResource):
                 "key_arn": self.key.arn,
                 "queue_arn": self.queue.arn,
                 "dead_letter_queue_arn": self.dead_letter_queue.arn,
+                "app_policy_arn": self.app_policy.arn,
             }
         )
 

@@ -158,6 +158,12 @@ STACK_RULES = (
         rules.dead_letter_queues,
     ),
     StackRule(
+        "s3-notifications-never-recurse",
+        "Every notification filters on a prefix, and no consumer of the notifications may write "
+        "under a notified prefix (uploads, explanation requests, outcomes).",
+        rules.notifications_never_recurse,
+    ),
+    StackRule(
         "lambda-log-group",
         "Every function logs to a log group the stack creates.",
         rules.lambda_log_groups,

@@ -59,6 +59,8 @@ BUCKET_ENCRYPTION = (
     "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration"
 )
 QUEUE = "aws:sqs/queue:Queue"
+NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
 FUNCTION = "aws:lambda/function:Function"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -505,6 +507,93 @@ def dead_letter_queues(resources: Sequence[Resource]) -> Findings:
         if urn in names
     }
     return queues_have_dead_letters({q.name: q.props for q in queues}, dead_letter_of)
+
+
+# --- S3 notifications ---------------------------------------------------------------------------
+
+
+def _object_key_pattern(resource: str) -> str | None:
+    """The key pattern of an S3 object ARN pattern (``*`` for ``*``); None for a bucket ARN or
+    anything not S3."""
+    if resource == "*":
+        return "*"
+    if not resource.startswith("arn:aws:s3:::") or "/" not in resource:
+        return None
+    return resource.partition("/")[2]
+
+
+def notified_writes(prefixes: Sequence[str], consumer_policies: Mapping[str, Any]) -> Findings:
+    """No consumer of the notifications may write where they fire: its writes would notify it
+    again, and it would process its own results without end.
+
+    Args:
+        prefixes: the notified key prefixes (``filterPrefix`` of each configuration).
+        consumer_policies: policy name -> document, of every role policy that receives from a
+            queue (``sqs:ReceiveMessage``): the notifications' consumers.
+    """
+    findings = Findings()
+    for name, policy in consumer_policies.items():
+        for statement in _statements(policy):
+            actions = _as_list(statement.get("Action"))
+            if statement.get("Effect") != "Allow" or not any(
+                _matches(a, "s3:PutObject", ignore_case=True) for a in actions
+            ):
+                continue
+            for resource in _as_list(statement.get("Resource")):
+                pattern = _object_key_pattern(str(resource))
+                for prefix in prefixes:
+                    if pattern is not None and _matches(pattern, f"{prefix}any/key.json"):
+                        findings.append(
+                            f"{name} consumes S3 notifications and may write under the notified "
+                            f"prefix {prefix!r}: its own writes would trigger it again"
+                        )
+    return findings
+
+
+def notifications_never_recurse(resources: Sequence[Resource]) -> Findings:
+    """Every notification configuration filters on a prefix (a whole-bucket notification is told
+    of the function's own results), and ``notified_writes`` holds for the stack's consumers."""
+    findings = Findings()
+    prefixes: list[str] = []
+    for notification in (r for r in resources if r.type == NOTIFICATION):
+        for kind in ("queues", "lambdaFunctions", "topics"):
+            configurations = notification.props.get(kind)
+            if configurations is UNKNOWN:
+                findings.unknown.append(f"the {kind} of notification {notification.name}")
+                continue
+            for configuration in _as_list(configurations):
+                prefix = _at(configuration, "filterPrefix")
+                if prefix is UNKNOWN:
+                    findings.unknown.append(f"a filter prefix of {notification.name}")
+                elif not prefix:
+                    findings.append(
+                        f"{notification.name}: a {kind} configuration without a prefix filter "
+                        "is told of everything, the function's own results too"
+                    )
+                else:
+                    prefixes.append(str(prefix))
+    if not prefixes:
+        return findings  # nothing notified on a prefix: no consumer can loop through one
+    consumers: dict[str, Any] = {}
+    for policy in (r for r in resources if r.type == ROLE_POLICY):
+        document = policy.props.get("policy")
+        if _contains_unknown(document):
+            findings.unknown.append(f"the policy of {policy.name}")
+            continue
+        if not isinstance(document, str | Mapping):
+            continue
+        receives = any(
+            statement.get("Effect") == "Allow"
+            and any(
+                _matches(a, "sqs:ReceiveMessage", ignore_case=True)
+                for a in _as_list(statement.get("Action"))
+            )
+            for statement in _statements(document)
+        )
+        if receives:
+            consumers[policy.name] = document
+    findings.add(notified_writes(prefixes, consumers))
+    return findings
 
 
 # --- Lambda -------------------------------------------------------------------------------------

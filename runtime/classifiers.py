@@ -7,9 +7,9 @@ import io
 import json
 import math
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, runtime_checkable
 
 from botocore.config import Config
 from botocore.exceptions import (
@@ -20,6 +20,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from runtime.batching import MAX_IMAGES_PER_REQUEST, MAX_REQUEST_BYTES
 from runtime.labels import CLASSES, UnknownLabel, code_for
 from runtime.records import SCORE_SUM_TOLERANCE, ModelInfo
 
@@ -70,6 +71,37 @@ class Classifier(Protocol):
                 ever sends a valid 224x224 JPEG.
         """
         ...
+
+
+@runtime_checkable
+class BatchClassifier(Classifier, Protocol):
+    """A classifier that also scores many images in one call (an explanation's masked batch)."""
+
+    def classify_many(self, jpegs: Sequence[bytes]) -> list[Scores]:
+        """Scores for each image, in order (see ``Classifier.classify`` for the errors)."""
+        ...
+
+
+class _OneByOne:
+    """A classifier without a batch call, given one: each image classified in turn."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        self._classifier = classifier
+
+    @property
+    def model(self) -> ModelInfo:
+        return self._classifier.model
+
+    def classify(self, jpeg: bytes) -> Scores:
+        return self._classifier.classify(jpeg)
+
+    def classify_many(self, jpegs: Sequence[bytes]) -> list[Scores]:
+        return [self._classifier.classify(jpeg) for jpeg in jpegs]
+
+
+def as_batch(classifier: Classifier) -> BatchClassifier:
+    """``classifier`` itself if it has a batch call, else one that classifies image by image."""
+    return classifier if isinstance(classifier, BatchClassifier) else _OneByOne(classifier)
 
 
 def scores_from_labels(answer: object) -> Scores:
@@ -128,6 +160,51 @@ def sagemaker_request_body(jpeg: bytes) -> bytes:
     return json.dumps(payload).encode("ascii")
 
 
+def sagemaker_batch_body(jpegs: Sequence[bytes]) -> bytes:
+    """The JSON request for several images at once.
+
+    The container passes ``inputs`` and ``parameters`` to the transformers pipeline as
+    ``pipeline(inputs, **parameters)``, and the image-classification pipeline takes a list of
+    images (base64 strings among them) and answers one list of label scores per image, in
+    order (sagemaker-huggingface-inference-toolkit ``handler_service.predict``;
+    https://huggingface.co/docs/transformers/main_classes/pipelines#transformers.ImageClassificationPipeline).
+    """
+    parameters = {"top_k": len(CLASSES)}
+    inputs = [base64.b64encode(jpeg).decode("ascii") for jpeg in jpegs]
+    return json.dumps({"inputs": inputs, "parameters": parameters}).encode("ascii")
+
+
+def request_chunks(
+    jpegs: Sequence[bytes],
+    *,
+    max_bytes: int = MAX_REQUEST_BYTES,
+    max_images: int = MAX_IMAGES_PER_REQUEST,
+) -> list[list[bytes]]:
+    """Split images into as few batch requests as the limits allow, keeping their order.
+
+    Raises:
+        ClassifierError: one image alone would make a request over ``max_bytes``.
+    """
+    if max_images < 1:
+        raise ValueError(f"max_images must be at least 1, got {max_images}")
+    overhead = len(sagemaker_batch_body([]))
+    chunks: list[list[bytes]] = []
+    size = overhead
+    for jpeg in jpegs:
+        # base64 of n bytes is 4 * ceil(n / 3) characters; quotes and ", " add 4 at most.
+        item = 4 * -(-len(jpeg) // 3) + 4
+        if overhead + item > max_bytes:
+            raise ClassifierError(
+                f"an image of {len(jpeg)} bytes makes a request over {max_bytes} bytes"
+            )
+        if not chunks or len(chunks[-1]) >= max_images or size + item > max_bytes:
+            chunks.append([])
+            size = overhead
+        chunks[-1].append(jpeg)
+        size += item
+    return chunks
+
+
 CONNECT_TIMEOUT_SECONDS: Final = 3.0
 """Connecting to the regional endpoint takes milliseconds; a connect that takes seconds is an
 outage, better retried than waited for."""
@@ -170,14 +247,19 @@ class SageMakerClassifier:
         *,
         model_id: str = DEFAULT_MODEL_ID,
         model_revision: str | None = DEFAULT_MODEL_REVISION,
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+        max_images_per_request: int = MAX_IMAGES_PER_REQUEST,
     ) -> None:
         """Args:
         client: a ``sagemaker-runtime`` client, ideally with ``sagemaker_client_config()``.
         endpoint_name: the endpoint to invoke.
         model_id, model_revision: what the endpoint was deployed with, for the records.
+        max_request_bytes, max_images_per_request: how ``classify_many`` splits a batch.
         """
         self._client = client
         self._endpoint = endpoint_name
+        self._max_request_bytes = max_request_bytes
+        self._max_images = max_images_per_request
         self._model = ModelInfo(
             id=model_id, revision=model_revision, backend="sagemaker", endpoint=endpoint_name
         )
@@ -187,12 +269,37 @@ class SageMakerClassifier:
         return self._model
 
     def classify(self, jpeg: bytes) -> Scores:
+        return scores_from_labels(self._invoke(sagemaker_request_body(jpeg)))
+
+    def classify_many(self, jpegs: Sequence[bytes]) -> list[Scores]:
+        """Scores for several images, in order, in as few requests as the endpoint's payload
+        and time limits allow (``request_chunks``).
+
+        Raises:
+            TransientError: retry later (nothing of the batch is returned).
+            ClassifierError: an answer is malformed, incomplete, or answers a different number
+                of images than were sent.
+        """
+        scores: list[Scores] = []
+        for chunk in request_chunks(
+            jpegs, max_bytes=self._max_request_bytes, max_images=self._max_images
+        ):
+            answer = self._invoke(sagemaker_batch_body(chunk))
+            if not isinstance(answer, list) or len(answer) != len(chunk):
+                count = len(answer) if isinstance(answer, list) else type(answer).__name__
+                raise ClassifierError(
+                    f"endpoint {self._endpoint} answered {count} for a batch of {len(chunk)} images"
+                )
+            scores.extend(scores_from_labels(item) for item in answer)
+        return scores
+
+    def _invoke(self, request: bytes) -> object:
         try:
             response = self._client.invoke_endpoint(
                 EndpointName=self._endpoint,
                 ContentType="application/json",
                 Accept="application/json",
-                Body=sagemaker_request_body(jpeg),
+                Body=request,
             )
             body = response["Body"].read()
         except ClientError as exc:
@@ -205,10 +312,10 @@ class SageMakerClassifier:
         ) as exc:
             raise TransientError(f"endpoint {self._endpoint} did not answer: {exc}") from exc
         try:
-            answer = json.loads(body)
+            answer: object = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ClassifierError(f"endpoint {self._endpoint} answered non-JSON: {exc}") from exc
-        return scores_from_labels(answer)
+        return answer
 
 
 def _classify_client_error(exc: ClientError) -> ClassifierError:

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from runtime.batching import explanation_images, explanation_requests
+
 PRICES_AS_OF: Final = "2025 list prices, recorded 2026-11"
 HOURS_PER_MONTH: Final = 730
 SECONDS_PER_MONTH: Final = HOURS_PER_MONTH * 3600
@@ -212,6 +214,56 @@ def estimate(work: Workload, hosting: str, prices: Prices = PRICES) -> Estimate:
     return Estimate(
         hosting, endpoint, pipeline_cost(work, prices), fixed_cost(work, prices), instances
     )
+
+
+@dataclass(frozen=True)
+class ExplanationCost:
+    """One explanation on the serverless endpoint: what it sends, how long, what it costs."""
+
+    images: int
+    requests: int
+    seconds: float
+    """Wall time: the function waits for the requests one after the other."""
+    dollars: float
+
+
+EXPLANATION_REQUEST_KB: Final = 0.85 * 25 * 4 / 3
+"""Kilobytes per image sent and answered: a masked 224x224 JPEG is ~20-25 KB (15-20 KB of
+JPEG, a third more in base64), its answer of seven labels ~0.4 KB; 0.85 x 25 x 4/3 ~ 28 KB."""
+SECONDS_PER_REQUEST_OVERHEAD: Final = 0.2
+"""An endpoint request's own round trip besides the model, and the function's S3 reads and
+writes spread over it."""
+
+
+def explanation_cost(
+    work: Workload | None = None,
+    *,
+    images: int | None = None,
+    requests: int | None = None,
+    prices: Prices = PRICES,
+) -> ExplanationCost:
+    """What one explanation costs on the serverless endpoint (a warm one: a cold start adds
+    tens of seconds once), from the same model of a second per image as ``estimate``.
+
+    Args:
+        work: per-image model time, memory of the endpoint and the function (defaults).
+        images: images classified (default: the default grid's 50).
+        requests: endpoint requests they take (default: ``batching.explanation_requests``).
+    """
+    work = work or Workload(images_per_month=1)
+    images = explanation_images() if images is None else images
+    requests = explanation_requests() if requests is None else requests
+    model_seconds = images * work.seconds_per_inference
+    seconds = model_seconds + requests * SECONDS_PER_REQUEST_OVERHEAD
+    endpoint = model_seconds * work.serverless_memory_gb * prices.serverless_per_gb_second
+    data = images * EXPLANATION_REQUEST_KB / 1024 / 1024 * prices.serverless_data_per_gb
+    function = (
+        seconds * work.lambda_memory_gb * prices.lambda_arm_per_gb_second
+        + prices.lambda_per_million_requests / 1e6
+    )
+    # The app's request, the heat map and its parameters; the record and the model input read.
+    s3 = 3 / 1000 * prices.s3_per_thousand_puts + 3 / 1000 * prices.s3_per_thousand_gets
+    return ExplanationCost(images, requests, seconds, endpoint + data + function + s3)
 
 
 @dataclass(frozen=True)

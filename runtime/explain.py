@@ -18,11 +18,10 @@ from typing import Any, Final
 
 from PIL import Image, ImageDraw
 
+from runtime.batching import DEFAULT_GRID
 from runtime.images import JPEG_QUALITY, MODEL_INPUT_SIZE
 from runtime.labels import CLASSES, MALIGNANT
 
-DEFAULT_GRID: Final = 7
-"""Regions per side: 7 x 7 squares of 32 pixels, 49 masked images and the original (50)."""
 MASK_GREY: Final = (128, 128, 128)
 """The model normalises pixels with mean 0.5: mid-grey is its "no information" input."""
 MALIGNANT_TARGET: Final = "malignant"

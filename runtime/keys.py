@@ -202,6 +202,14 @@ class KeyLayout:
         explanations asked for, outcomes confirmed (for their metric)."""
         return self._pick(self._NOTIFIED)
 
+    def notified_kind(self, key: str) -> str | None:
+        """The name of the notified prefix ``key`` lies under (``uploads``,
+        ``explain_requests``, ``outcomes``), or None: what the function does with it."""
+        for name, prefix in self.notified().items():
+            if key.startswith(prefix):
+                return name
+        return None
+
     def function_writes(self) -> dict[str, str]:
         """The prefixes the pipeline writes to: records, thumbnails, explanations."""
         return self._pick(self._FUNCTION_WRITES)

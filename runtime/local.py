@@ -9,10 +9,12 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_for
 
 from runtime.cases import CaseDetails
-from runtime.classifiers import Classifier, TransformersClassifier
+from runtime.classifiers import Classifier, TransformersClassifier, as_batch
 from runtime.deletion import delete_owner, delete_result
+from runtime.explain import OcclusionMap
+from runtime.explaining import explain, stored_explanation
 from runtime.images import ImageLimits
-from runtime.keys import LOCAL_OWNER, InvalidKey, KeyLayout
+from runtime.keys import LOCAL_OWNER, InvalidKey, KeyLayout, check_id, check_owner
 from runtime.pipeline import Clock, process_upload, store_upload, utc_now
 from runtime.records import Prediction
 from runtime.results import HistoryPage, Results
@@ -51,6 +53,7 @@ class LocalPipeline:
         self.timeout = timeout
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dermascan")
         self._running: dict[str, Future[Prediction]] = {}
+        self._explaining: dict[tuple[str, str], Future[OcclusionMap]] = {}
         self._lock = threading.Lock()
 
     @classmethod
@@ -202,6 +205,40 @@ class LocalPipeline:
                 break
             cursor = page.next_cursor
         return queued
+
+    def request_explanation(self, owner: str, prediction_id: str) -> Future[OcclusionMap]:
+        """Explain a result in the worker pool (``explaining.explain``: at most once, stored).
+
+        While one is being computed for the result, the same future is returned: asking again
+        (a second click, another session) queues no second batch.
+
+        Returns:
+            The map's future; it raises ``NotExplainable`` or ``ClassifierError`` if it failed.
+
+        Raises:
+            InvalidKey: a malformed owner or id.
+        """
+        wanted = (check_owner(owner), check_id(prediction_id))
+        with self._lock:
+            running = self._explaining.get(wanted)
+            if running is not None and not running.done():
+                return running
+            future = self._executor.submit(
+                explain, self.store, self.layout, as_batch(self.classifier), *wanted
+            )
+            self._explaining[wanted] = future
+
+        def forget(done: Future[OcclusionMap]) -> None:
+            with self._lock:
+                if self._explaining.get(wanted) is done:
+                    del self._explaining[wanted]
+
+        future.add_done_callback(forget)
+        return future
+
+    def explanation(self, owner: str, prediction_id: str) -> OcclusionMap | None:
+        """The result's stored explanation, or None while there is none."""
+        return stored_explanation(self.store, self.layout, owner, prediction_id)
 
     def close(self) -> None:
         """Finish the queued work and stop the workers."""

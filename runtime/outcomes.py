@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from runtime.keys import InvalidKey, check_id, check_owner
 from runtime.labels import CLASSES, MALIGNANT
+from runtime.records import Prediction
 
 OTHER: Final = "other"
 """A confirmed diagnosis outside the seven classes (a squamous cell carcinoma, a scar, ...)."""
@@ -120,6 +121,25 @@ class ConfirmedOutcome:
             if isinstance(exc, InvalidOutcome):
                 raise
             raise InvalidOutcome(f"unreadable outcome: {exc}") from exc
+
+
+def agrees(outcome: ConfirmedOutcome, prediction: Prediction) -> bool | None:
+    """Whether the model's top class is the confirmed diagnosis.
+
+    None when the question has no answer: a diagnosis of ``other`` (outside the seven classes,
+    so no top class can match it, and counting it as a miss would blame the model for what it
+    was never taught), or a record without scores.
+
+    Raises:
+        InvalidOutcome: the outcome is about another result than ``prediction``.
+    """
+    if (outcome.owner, outcome.prediction_id) != (prediction.owner, prediction.id):
+        raise InvalidOutcome(
+            f"the outcome of {outcome.prediction_id} cannot be compared with {prediction.id}"
+        )
+    if outcome.diagnosis == OTHER or prediction.status != "ok" or prediction.top is None:
+        return None
+    return prediction.top == outcome.diagnosis
 
 
 def _utc(text: str) -> datetime:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
+from datetime import UTC, datetime
 
 from runtime.cases import CaseDetails
 from runtime.deletion import delete_owner, delete_result
+from runtime.explain import OcclusionMap
+from runtime.explaining import NotExplainable, stored_explanation
 from runtime.images import ImageLimits
 from runtime.keys import KeyLayout
 from runtime.pipeline import store_upload
@@ -82,3 +86,31 @@ class RemotePipeline:
                 )
             time.sleep(min(delay, remaining))
             delay = min(delay * 1.6, self._max_poll)
+
+    def request_explanation(self, owner: str, prediction_id: str) -> None:
+        """Ask the function for a result's explanation: a small object under
+        ``explain-requests/``, whose notification is the only trigger (the app never calls
+        the endpoint). Nothing is written if the explanation is already stored.
+
+        Raises:
+            InvalidKey: a malformed owner or id.
+            NotExplainable: no such result (for this owner), or one without scores.
+            ExplanationError: a stored explanation cannot be read.
+        """
+        if self.explanation(owner, prediction_id) is not None:
+            return
+        record = self.results.get(owner, prediction_id)
+        if record is None:
+            raise NotExplainable(f"there is no result {prediction_id} to explain")
+        if record.status != "ok":
+            raise NotExplainable(f"the result {prediction_id} has no scores to explain")
+        requested_at = datetime.now(UTC).isoformat(timespec="milliseconds")
+        self.store.put(
+            self.layout.explain_request_key(owner, prediction_id),
+            json.dumps({"requested_at": requested_at}).encode("utf-8"),
+            "application/json",
+        )
+
+    def explanation(self, owner: str, prediction_id: str) -> OcclusionMap | None:
+        """The result's stored explanation, or None while there is none."""
+        return stored_explanation(self.store, self.layout, owner, prediction_id)

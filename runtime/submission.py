@@ -1,7 +1,8 @@
 """What the app and the CLI submit uploads to: the protocol both pipelines satisfy.
 
 ``LocalPipeline`` (the model on this machine) and ``RemotePipeline`` (the deployed stack) store
-an upload, and its record appears later; callers wait for it the same way on either.
+an upload, and its record appears later; callers wait for it the same way on either. An
+explanation is asked for the same way too, and read back once stored.
 """
 
 from __future__ import annotations
@@ -9,7 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final, Protocol
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from runtime.cases import CaseDetails
+    from runtime.explain import OcclusionMap
     from runtime.images import ImageLimits
     from runtime.records import Prediction
     from runtime.results import Results
@@ -57,4 +61,22 @@ class Pipeline(Protocol):
         Raises:
             ResultTimeout: none within ``timeout`` seconds (default: the pipeline's).
         """
+        ...
+
+    def request_explanation(self, owner: str, prediction_id: str) -> Future[OcclusionMap] | None:
+        """Ask for a result's explanation (computed at most once, stored beside the record).
+
+        Returns:
+            Locally, a future of the map (the same one while it is being computed); on AWS
+            None: the function computes it, and ``explanation`` returns it once stored.
+
+        Raises:
+            InvalidKey: a malformed owner or id.
+            NotExplainable: (at once on AWS, from the future locally) no such result, or one
+                without scores.
+        """
+        ...
+
+    def explanation(self, owner: str, prediction_id: str) -> OcclusionMap | None:
+        """The result's stored explanation, or None while there is none."""
         ...

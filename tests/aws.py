@@ -8,14 +8,16 @@ import io
 import json
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.client import BaseClient
 from PIL import Image, ImageStat
 
+from runtime.keys import KeyLayout
 from tests.conftest import REAL_ID2LABEL
+from tests.fakes import quadrant_scores
 
 REGION = "eu-west-1"
 CONTAINER_DEFAULT_TOP_K = 5
@@ -43,6 +45,13 @@ def endpoint_scores(jpeg: bytes) -> dict[str, float]:
         logits.append(ImageStat.Stat(image.crop(box)).mean[0] / 16)
     weights = [math.exp(logit - max(logits)) for logit in logits]
     return {label: weight / sum(weights) for label, weight in zip(labels, weights, strict=True)}
+
+
+def quadrant_endpoint_scores(jpeg: bytes) -> dict[str, float]:
+    """``tests.fakes.quadrant_scores`` as the endpoint's model: by the real model's labels, so
+    the classifier under test maps them back to codes itself."""
+    by_code = quadrant_scores(jpeg)
+    return {label: by_code[code] for label, code in LABEL_CODES.items()}
 
 
 def endpoint_answer(scores: Mapping[str, float], top_k: int) -> list[dict[str, object]]:
@@ -103,16 +112,27 @@ class EndpointDouble(EndpointFaults):
 
     A JSON body is decoded, its base64 ``inputs`` decoded to the image, and
     ``parameters.top_k`` honoured; without it (or for a raw image body) only the best
-    ``CONTAINER_DEFAULT_TOP_K`` labels come back, as from the real container. Scores are
-    ``endpoint_scores`` of the image. Queued ``faults`` are answered first; ``delay`` seconds
-    pass before each answer, as for a slow model. With ``honour_parameters`` off it plays a
-    container that drops the request's parameters (the top-5 trap).
+    ``CONTAINER_DEFAULT_TOP_K`` labels come back, as from the real container. A list of
+    base64 ``inputs`` is answered with one list of label scores per image, in order, as the
+    container's pipeline answers a batch. Scores are ``model`` of each image (by default
+    ``endpoint_scores``). Queued ``faults`` are answered first; ``delay`` seconds pass before
+    each answer, as for a slow model. With ``honour_parameters`` off it plays a container that
+    drops the request's parameters (the top-5 trap).
     """
 
-    def __init__(self, delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        delay: float = 0.0,
+        model: Callable[[bytes], dict[str, float]] = endpoint_scores,
+    ) -> None:
         super().__init__()
         self.delay = delay
+        self.model = model
         self.honour_parameters = True
+        self.batches: list[int] = []
+        """The number of images in each request answered (1 for a single image)."""
+        self.drop_answers = 0
+        """Answers a batch with this many images fewer: a container that loses some."""
 
     def __call__(self, request: AWSPreparedRequest, **kwargs: object) -> AWSResponse | None:
         fault = super().__call__(request, **kwargs)
@@ -123,14 +143,24 @@ class EndpointDouble(EndpointFaults):
         top_k = CONTAINER_DEFAULT_TOP_K
         # botocore keeps header values as bytes, whatever its type hints say
         content_type: object = request.headers.get("Content-Type")
+        answer: object
         if content_type in (b"application/json", "application/json"):
             payload = json.loads(body)
-            image = base64.b64decode(payload["inputs"], validate=True)
             if self.honour_parameters:
                 top_k = int(payload.get("parameters", {}).get("top_k", top_k))
+            inputs = payload["inputs"]
+            if isinstance(inputs, list):
+                images = [base64.b64decode(item, validate=True) for item in inputs]
+                self.batches.append(len(images))
+                answer = [endpoint_answer(self.model(image), top_k) for image in images]
+                answer = answer[: len(answer) - self.drop_answers]
+            else:
+                self.batches.append(1)
+                image = base64.b64decode(inputs, validate=True)
+                answer = endpoint_answer(self.model(image), top_k)
         else:
-            image = body
-        answer = endpoint_answer(endpoint_scores(image), top_k)
+            self.batches.append(1)
+            answer = endpoint_answer(self.model(body), top_k)
         return AWSResponse(
             request.url,
             200,
@@ -178,13 +208,17 @@ class DeadlineContext(LambdaContext):
         return max(0, int((self.ends - time.monotonic()) * 1000))
 
 
-def wire_uploads_queue(s3: Any, sqs: Any, bucket: str, queue_name: str) -> tuple[str, str]:
-    """A bucket whose new objects under uploads/ are announced on a queue, as the stack wires
-    them. Returns the queue's URL and ARN. S3 sends its test event first."""
+def wire_uploads_queue(
+    s3: Any, sqs: Any, bucket: str, queue_name: str, prefixes: Sequence[str] | None = None
+) -> tuple[str, str]:
+    """A bucket whose new objects under the notified prefixes (by default every one of
+    ``KeyLayout().notified()``) are announced on a queue, as the stack wires them, one
+    configuration per prefix. Returns the queue's URL and ARN. S3 sends its test event first."""
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
     attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
     queue_arn = str(attributes["Attributes"]["QueueArn"])
+    notified = KeyLayout().notified().values() if prefixes is None else prefixes
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
         NotificationConfiguration={
@@ -192,8 +226,9 @@ def wire_uploads_queue(s3: Any, sqs: Any, bucket: str, queue_name: str) -> tuple
                 {
                     "QueueArn": queue_arn,
                     "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "uploads/"}]}},
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": prefix}]}},
                 }
+                for prefix in notified
             ]
         },
     )

@@ -113,6 +113,8 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self, region: str) -> None:
         self.region = region
         self.resources: list[Recorded] = []
+        self.exports: dict[str, Any] = {}
+        """What the program exported (``pulumi.export``), resolved."""
         self._provider_regions: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -187,6 +189,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         if typ == "aws:iam/rolePolicy:RolePolicy":
             name = physical()
             return f"{inputs.get('role')}:{name}", out | {"name": name}
+        if typ == "aws:iam/policy:Policy":
+            name = physical()
+            arn = f"arn:aws:iam::{account}:policy/{name}"
+            return arn, out | {"name": name, "arn": arn, "policyId": uuid.uuid4().hex.upper()}
         if typ == "aws:lambda/function:Function":
             name = physical()
             arn = f"arn:aws:lambda:{region}:{account}:function:{name}"
@@ -333,8 +339,21 @@ def run_stack(config: dict[str, str], *, preview: bool = False) -> RecordingMock
     pulumi.runtime.set_all_config(settings)
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
-    def program() -> None:
-        runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+    def program() -> pulumi.Output[None]:
+        exported: dict[str, Any] = {}
+        export = pulumi.export
+
+        def recording(name: str, value: Any) -> None:
+            exported[name] = value
+            export(name, value)
+
+        pulumi.export = recording  # the mocks' engine never reports a stack's outputs
+        try:
+            runpy.run_path(str(REPO / "__main__.py"), run_name="__main__")
+        finally:
+            pulumi.export = export
+        # Returned, so the test harness waits for the exports to resolve before it ends.
+        return pulumi.Output.all(**exported).apply(mocks.exports.update)
 
     program()
     return mocks

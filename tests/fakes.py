@@ -6,7 +6,7 @@ import io
 import threading
 from collections.abc import Sequence
 
-from PIL import Image, ImageStat
+from PIL import Image, ImageDraw, ImageStat
 
 from runtime.classifiers import Scores
 from runtime.labels import CLASSES
@@ -111,3 +111,15 @@ class QuadrantClassifier:
     def classify_many(self, jpegs: Sequence[bytes]) -> list[Scores]:
         self.batches.append(len(jpegs))
         return [quadrant_scores(jpeg) for jpeg in jpegs]
+
+
+def two_lesions() -> bytes:
+    """Light skin with two dark lesions: one in the top-left quadrant (the model looks there),
+    one bottom-right (the model ignores it). A 224x224 JPEG, as the pipeline prepares."""
+    image = Image.new("RGB", (224, 224), (222, 184, 160))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((4, 52, 60, 108), fill=(70, 45, 35))  # x 4-60 (columns 0-1), y 52-108 (rows 1-3)
+    draw.ellipse((138, 138, 198, 198), fill=(70, 45, 35))
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=95)
+    return out.getvalue()

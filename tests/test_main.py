@@ -27,6 +27,7 @@ SHARED = {
     "aws:sqs/redriveAllowPolicy:RedriveAllowPolicy": 1,
     "aws:iam/role:Role": 2,
     "aws:iam/rolePolicy:RolePolicy": 2,
+    "aws:iam/policy:Policy": 1,
     "aws:sagemaker/model:Model": 1,
     "aws:sagemaker/endpointConfiguration:EndpointConfiguration": 1,
     "aws:sagemaker/endpoint:Endpoint": 1,

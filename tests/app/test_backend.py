@@ -30,7 +30,14 @@ from runtime.stores import LocalStore, Page, S3Store, Store
 from runtime.submission import ResultTimeout
 from runtime.triage import Level
 from tests.aws import REGION
-from tests.fakes import FAKE_MODEL, FakeClassifier, MemoryStore, scores_with_top
+from tests.fakes import (
+    FAKE_MODEL,
+    FakeClassifier,
+    MemoryStore,
+    QuadrantClassifier,
+    scores_with_top,
+    two_lesions,
+)
 
 LAYOUT = KeyLayout()
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -348,3 +355,23 @@ def timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
+
+
+def test_the_explanation_and_its_heat_map_appear_once_computed(tmp_path: Path) -> None:
+    model = QuadrantClassifier()
+    backend = local_backend(LocalPipeline(LocalStore(tmp_path), model))
+    prediction_id = backend.submit("local", two_lesions(), "lesion.jpg")
+    backend.wait("local", prediction_id, timeout=30)
+    assert backend.explanation("local", prediction_id) is None
+    assert backend.explanation_png("local", prediction_id) is None
+    future = backend.request_explanation("local", prediction_id)
+    assert future is not None
+    occlusion = future.result(timeout=30)
+    assert backend.explanation("local", prediction_id) == occlusion
+    png = backend.explanation_png("local", prediction_id)
+    assert png is not None
+    assert png.startswith(b"\x89PNG")
+    # Only the parameters say it is complete: a heat map alone is not shown.
+    _, json_key = KeyLayout().explanation_keys("local", prediction_id)
+    backend.results.store.delete(json_key)
+    assert backend.explanation_png("local", prediction_id) is None

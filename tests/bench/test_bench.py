@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from bench import history, pipeline, preprocessing
+from bench import explanations, history, pipeline, preprocessing
 
 
 def test_preprocessing_benchmark_runs_and_keeps_fidelity(tmp_path: Path) -> None:
@@ -35,3 +35,10 @@ def test_history_benchmark_runs(tmp_path: Path) -> None:
     # One listing, then a record and a thumbnail per entry on the page (at most 50 entries),
     # however many there are: what the History page really does.
     assert [row[3] for row in table.rows] == ["11", "101"]
+
+
+def test_explanation_benchmark_runs_against_one_classification(tmp_path: Path) -> None:
+    table = explanations.run(tmp_path, "tiny", repeats=1)
+    assert [row[0] for row in table.rows] == ["local, measured", "serverless, estimated"]
+    assert table.rows[0][3].endswith("x")
+    assert "2 requests" in table.rows[1][5]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 
 import pytest
@@ -9,6 +10,7 @@ from cloudsplaining.scan.policy_document import PolicyDocument
 
 from components.compute import ComputeArgs
 from policy import rules
+from runtime.batching import MAX_IMAGES_PER_REQUEST
 from runtime.images import ImageLimits
 from runtime.keys import KeyLayout
 from runtime.settings import FunctionSettings
@@ -207,6 +209,40 @@ def test_attempts_that_outlast_the_function_are_refused(
             timeout_seconds=timeout,
             invoke_max_attempts=attempts,
             invoke_read_timeout_seconds=read_timeout,
+        )
+
+
+def test_an_explanations_requests_fit_in_the_function_timeout(serverless: RecordingMocks) -> None:
+    function = serverless.one(FUNCTION).inputs
+    read_timeout = int(function["environment"]["variables"]["INVOKE_READ_TIMEOUT_SECONDS"])
+    # 50 images (7 x 7 regions and the original) in requests of at most 25, each allowed its
+    # 60 s: SageMaker's limit for a model's answer
+    # (https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-invoke.html).
+    requests = math.ceil(50 / MAX_IMAGES_PER_REQUEST)
+    assert requests == 2
+    assert requests * read_timeout + 30 <= function["timeout"]
+
+
+def test_a_timeout_too_short_for_an_explanation_is_refused() -> None:
+    # One image's attempts fit (1 x 60 s + 30 s), an explanation's two requests do not.
+    with pytest.raises(ValueError, match=r"must cover one explanation: 2 endpoint requests"):
+        ComputeArgs(
+            account_id="1",
+            function_zip="f.zip",
+            layer_zip="l.zip",
+            bucket_name="b",
+            bucket_arn="arn",
+            queue_arn="arn",
+            queue_visibility_timeout_seconds=6 * 120,
+            kms_key_arn="arn",
+            endpoint_name="e",
+            endpoint_arn="arn",
+            model_id="m",
+            model_revision="r",
+            max_concurrency=2,
+            timeout_seconds=120,
+            invoke_max_attempts=1,
+            invoke_read_timeout_seconds=60,
         )
 
 

@@ -75,10 +75,36 @@ def wired(
     return OTHER, layers_with(OTHER, tmp_path)
 
 
-def test_only_uploads_are_notified(wired: tuple[KeyLayout, RecordingMocks]) -> None:
+def test_exactly_the_notified_prefixes_are_notified(
+    wired: tuple[KeyLayout, RecordingMocks],
+) -> None:
     layout, mocks = wired
     queues = mocks.one("aws:s3/bucketNotification:BucketNotification").inputs["queues"]
-    assert {q["filterPrefix"] for q in queues} == {layout.uploads}
+    assert sorted(q["filterPrefix"] for q in queues) == sorted(
+        [layout.uploads, layout.explain_requests, layout.outcomes]
+    )
+    assert not {q["filterPrefix"] for q in queues} & set(layout.function_writes().values())
+
+
+def test_the_app_may_write_what_users_give_and_read_and_delete_all(
+    wired: tuple[KeyLayout, RecordingMocks],
+) -> None:
+    layout, mocks = wired
+    document = policy_of(mocks.one("aws:iam/policy:Policy", "storage-app-access"))
+    bucket = arn(mocks, BUCKET, "storage-images")
+    everything = sorted(f"{bucket}/{prefix}*" for prefix in layout.prefixes().values())
+    assert statement(document, "Write")["Resource"] == sorted(
+        f"{bucket}/{prefix}*"
+        for prefix in (
+            layout.uploads,
+            layout.cases,
+            layout.references,
+            layout.explain_requests,
+            layout.outcomes,
+        )
+    )
+    assert statement(document, "ReadTheLayout")["Resource"] == everything
+    assert statement(document, "DeleteEveryVersion")["Resource"] == everything
 
 
 def test_everything_the_pipeline_stores_expires(wired: tuple[KeyLayout, RecordingMocks]) -> None:

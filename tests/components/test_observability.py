@@ -129,5 +129,24 @@ def test_the_dashboard_shows_the_pipeline(serverless: RecordingMocks) -> None:
         "Uploads waiting",
         "Function",
         "Predictions by class",
+        "Confirmed outcomes: how many, and the share whose top class agreed",
+        "Explanations: how many, and how long each took",
         "Endpoint",
     ]
+
+
+def test_the_dashboard_plots_the_outcome_agreement_rate_and_explanations(
+    serverless: RecordingMocks,
+) -> None:
+    body = json.loads(serverless.one("aws:cloudwatch/dashboard:Dashboard").inputs["dashboardBody"])
+    plotted = {
+        tuple(m[:4]): (m[4] if len(m) > 4 else {})
+        for widget in body["widgets"]
+        for m in widget["properties"]["metrics"]
+    }
+    # The names and the one dimension Powertools gives the handler's metrics (service).
+    service = ("service", "dermascan")
+    assert plotted[("dermascan", "OutcomeConfirmed", *service)] == {}  # the widget's Sum
+    assert plotted[("dermascan", "OutcomeAgreement", *service)]["stat"] == "Average"
+    assert ("dermascan", "Explanations", *service) in plotted
+    assert plotted[("dermascan", "ExplanationDuration", *service)]["stat"] == "p90"

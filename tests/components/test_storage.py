@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import boto3
 import pytest
@@ -177,19 +178,24 @@ def test_only_s3_from_this_bucket_and_account_may_send_to_the_queue(
     }
 
 
-def test_every_new_upload_is_notified_and_results_cannot_recurse(
+def test_every_notified_prefix_has_its_own_queue_configuration_and_results_none(
     serverless: RecordingMocks,
 ) -> None:
     notification = serverless.one("aws:s3/bucketNotification:BucketNotification")
     assert notification.inputs["bucket"] == serverless.one(BUCKET, "storage-images").id
-    (queue,) = notification.inputs["queues"]
-    assert queue["filterPrefix"] == "uploads/"
-    assert "filterSuffix" not in queue  # a .bin upload must get its error record too
-    assert queue["events"] == ["s3:ObjectCreated:*"]
-    assert queue["queueArn"] == arn(serverless, QUEUE, "storage-uploads")
+    queues = notification.inputs["queues"]
+    assert {q["id"]: q["filterPrefix"] for q in queues} == {
+        "uploads": "uploads/",
+        "explain-requests": "explain-requests/",
+        "outcomes": "outcomes/",
+    }
+    for queue in queues:
+        assert "filterSuffix" not in queue  # a .bin upload must get its error record too
+        assert queue["events"] == ["s3:ObjectCreated:*"]
+        assert queue["queueArn"] == arn(serverless, QUEUE, "storage-uploads")
 
 
-def test_the_stacks_notification_on_moto_announces_every_upload_and_no_result(
+def test_the_stacks_notification_on_moto_announces_what_the_function_handles_and_no_result(
     serverless: RecordingMocks, mocked_aws: None
 ) -> None:
     """The notification the stack declares, applied to moto's S3 -> SQS: which keys arrive."""
@@ -220,6 +226,12 @@ def test_the_stacks_notification_on_moto_announces_every_upload_and_no_result(
         "uploads/shared/no-extension",
         "predictions/shared/8204265000000aaaaaaaaab.json",
         "thumbnails/shared/8204265000000aaaaaaaaab.jpg",
+        "explain-requests/shared/8204265000000aaaaaaaaab.json",
+        "explanations/shared/8204265000000aaaaaaaaab.png",
+        "explanations/shared/8204265000000aaaaaaaaab.json",
+        "outcomes/shared/8204265000000aaaaaaaaab/8204264000000aaaaaaaaab.json",
+        "cases/shared/8204265000000aaaaaaaaab.json",
+        "references/shared/0123456789abcdef0123456789abcdef/8204265000000aaaaaaaaab",
     ]
     for key in keys:
         s3.put_object(Bucket="images", Key=key, Body=b"x")
@@ -229,7 +241,8 @@ def test_the_stacks_notification_on_moto_announces_every_upload_and_no_result(
         for message in messages:
             announced += [key.key for key in created_objects(message["Body"])]
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    assert sorted(announced) == sorted(key for key in keys if key.startswith("uploads/"))
+    notified = ("uploads/", "explain-requests/", "outcomes/")
+    assert sorted(announced) == sorted(key for key in keys if key.startswith(notified))
 
 
 @pytest.mark.parametrize(
@@ -276,3 +289,67 @@ def test_a_throwaway_stack_deletes_its_buckets_and_key() -> None:
     assert [r.name for r in mocks.resources if r.retain_on_delete] == []
     for bucket in mocks.of_type(BUCKET):
         assert bucket.inputs["forceDestroy"] is True, bucket.name
+
+
+def app_policy(mocks: RecordingMocks) -> dict[str, object]:
+    return policy_of(mocks.one("aws:iam/policy:Policy", "storage-app-access"))
+
+
+def test_the_app_policy_reads_the_layout_writes_user_input_and_deletes_everything(
+    serverless: RecordingMocks,
+) -> None:
+    document = app_policy(serverless)
+    bucket = arn(serverless, BUCKET, "storage-images")
+    everything = sorted(f"{bucket}/{prefix}*" for prefix in KeyLayout().prefixes().values())
+    assert statement(document, "ReadTheLayout")["Action"] == ["s3:GetObject"]
+    assert statement(document, "ReadTheLayout")["Resource"] == everything
+    assert statement(document, "Write") == {
+        "Sid": "Write",
+        "Effect": "Allow",
+        "Action": ["s3:PutObject"],
+        "Resource": [
+            f"{bucket}/cases/*",
+            f"{bucket}/explain-requests/*",
+            f"{bucket}/outcomes/*",
+            f"{bucket}/references/*",
+            f"{bucket}/uploads/*",
+        ],
+    }
+    assert statement(document, "DeleteEveryVersion")["Action"] == [
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+    ]
+    assert statement(document, "DeleteEveryVersion")["Resource"] == everything
+    assert statement(document, "ListTheBucket")["Action"] == [
+        "s3:ListBucket",
+        "s3:ListBucketVersions",
+    ]
+    assert statement(document, "ListTheBucket")["Resource"] == [bucket]
+    assert statement(document, "UseTheStackKey")["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statement(document, "UseTheStackKey")["Resource"] == [arn(serverless, KEY)]
+    statements: list[dict[str, Any]] = document["Statement"]  # type: ignore[assignment]
+    assert [s["Sid"] for s in statements if "s3:PutObject" in s["Action"]] == ["Write"]
+    policy = serverless.one("aws:iam/policy:Policy", "storage-app-access").inputs["policy"]
+    assert rules.iam_wildcards(policy) == []
+
+
+def test_the_app_policy_never_lets_the_app_write_a_record(serverless: RecordingMocks) -> None:
+    bucket = arn(serverless, BUCKET, "storage-images")
+    writable = statement(app_policy(serverless), "Write")["Resource"]
+    for name in KeyLayout().function_writes():
+        prefix = KeyLayout().prefixes()[name]
+        assert f"{bucket}/{prefix}*" not in writable, name
+
+
+def test_the_app_policy_is_exported_and_attached_to_no_role_of_the_stack(
+    serverless: RecordingMocks,
+) -> None:
+    policy = serverless.one("aws:iam/policy:Policy", "storage-app-access")
+    assert serverless.exports["appPolicyArn"] == policy.outputs["arn"]
+    for token in (
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+        "aws:iam/policyAttachment:PolicyAttachment",
+    ):
+        assert serverless.of_type(token) == []
+    for role in serverless.of_type("aws:iam/role:Role"):
+        assert policy.outputs["arn"] not in (role.inputs.get("managedPolicyArns") or [])

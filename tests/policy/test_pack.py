@@ -27,6 +27,19 @@ EVERYTHING = json.dumps(
     {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "arn:aws:s3:::b/*"}]}
 )
 
+CONSUMER_WRITING_OUTCOMES = json.dumps(
+    {
+        "Statement": [
+            {"Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": "arn:aws:sqs:::q"},
+            {
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": ["arn:aws:s3:::b/predictions/*", "arn:aws:s3:::b/outcomes/*"],
+            },
+        ]
+    }
+)
+
 
 def violations(registrations: list[Registration], *, preview: bool = False) -> list[Diagnostic]:
     return [d for d in analyze(registrations, preview=preview) if d.mandatory]
@@ -38,7 +51,7 @@ def advisories(registrations: list[Registration], *, preview: bool = True) -> li
 
 def test_the_pack_binds_every_rule_and_one_advisory_policy() -> None:
     names = [p.name for p in POLICIES]
-    assert len(names) == len(set(names)) == len(RESOURCE_RULES) + len(STACK_RULES) + 1 == 16
+    assert len(names) == len(set(names)) == len(RESOURCE_RULES) + len(STACK_RULES) + 1 == 17
     (advisory,) = [p for p in POLICIES if p.enforcement_level == EnforcementLevel.ADVISORY]
     assert advisory.name == "preview-unknowns"
     assert isinstance(advisory, StackValidationPolicy)
@@ -182,6 +195,25 @@ def function_with(**changes: Any) -> list[Registration]:
             [registration(rules.QUEUE, "dlq", {"sqsManagedSseEnabled": True})],
             "sqs-tls-only",
             "queue dlq has no policy denying requests without TLS",
+        ),
+        (
+            [
+                registration(
+                    rules.NOTIFICATION,
+                    "notify",
+                    {"queues": [{"filterPrefix": "uploads/"}, {"filterPrefix": "outcomes/"}]},
+                ),
+                registration(rules.ROLE_POLICY, "consumer", {"policy": CONSUMER_WRITING_OUTCOMES}),
+            ],
+            "s3-notifications-never-recurse",
+            "consumer consumes S3 notifications and may write under the notified prefix "
+            "'outcomes/': its own writes would trigger it again",
+        ),
+        (
+            [registration(rules.NOTIFICATION, "notify", {"queues": [{"events": ["s3:*"]}]})],
+            "s3-notifications-never-recurse",
+            "notify: a queues configuration without a prefix filter is told of everything, the "
+            "function's own results too",
         ),
         (
             [registration("aws:budgets/budget:Budget", "budget", {"budgetType": "COST"})],

@@ -521,3 +521,46 @@ def test_a_budget_tracks_the_projects_tag() -> None:
     assert rules.budget_cost_filter({**unfiltered, "filterExpression": untagged}) != []
     pending = rules.budget_cost_filter({**unfiltered, "costFilters": UNKNOWN})
     assert (pending, pending.unknown) == ([], [".costFilters/.filterExpression"])
+
+
+# --- S3 notifications ---------------------------------------------------------------------------
+
+
+def stack_resources(mocks: RecordingMocks) -> list[Resource]:
+    return [Resource(r.type, r.name, r.urn, r.inputs) for r in mocks.resources]
+
+
+def test_the_stack_notifies_its_three_prefixes_and_its_function_writes_none(
+    stack: RecordingMocks,
+) -> None:
+    assert rules.notifications_never_recurse(stack_resources(stack)) == []
+    (notification,) = stack.of_type(rules.NOTIFICATION)
+    prefixes = [q["filterPrefix"] for q in notification.inputs["queues"]]
+    assert prefixes == ["uploads/", "explain-requests/", "outcomes/"]
+
+
+@pytest.mark.parametrize("prefix", ["uploads/", "explain-requests/", "outcomes/"])
+def test_a_consumer_that_may_write_where_it_is_notified_is_rejected(prefix: str) -> None:
+    receive = {"Effect": "Allow", "Action": "sqs:ReceiveMessage", "Resource": "arn:aws:sqs:q"}
+    writes = {"Effect": "Allow", "Action": "s3:Put*", "Resource": f"arn:aws:s3:::b/{prefix}*"}
+    notified = ["uploads/", "explain-requests/", "outcomes/"]
+    found = rules.notified_writes(notified, {"function": document(receive, writes)})
+    assert found == [
+        f"function consumes S3 notifications and may write under the notified prefix "
+        f"{prefix!r}: its own writes would trigger it again"
+    ]
+    # The app writes there by design: it consumes no queue, so it is no consumer.
+    assert rules.notified_writes(notified, {}) == []
+    results = {**writes, "Resource": "arn:aws:s3:::b/explanations/*"}
+    assert rules.notified_writes(notified, {"function": document(receive, results)}) == []
+
+
+def test_an_unknown_consumer_policy_is_listed_not_judged() -> None:
+    found = rules.notifications_never_recurse(
+        [
+            resource(rules.NOTIFICATION, "n", {"queues": [{"filterPrefix": "uploads/"}]}),
+            resource(rules.ROLE_POLICY, "p", {"policy": UNKNOWN}),
+        ]
+    )
+    assert found == []
+    assert found.unknown == ["the policy of p"]

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 
+from runtime.batching import MAX_IMAGES_PER_REQUEST, MAX_REQUEST_BYTES
 from runtime.classifiers import (
     DEFAULT_MODEL_ID,
     DEFAULT_MODEL_REVISION,
@@ -19,9 +21,12 @@ from runtime.classifiers import (
     SageMakerClassifier,
     TransformersClassifier,
     TransientError,
+    request_chunks,
+    sagemaker_batch_body,
     sagemaker_client_config,
     scores_from_labels,
 )
+from runtime.explain import masked_inputs
 from runtime.images import prepare
 from runtime.labels import CLASSES
 from tests.aws import LABEL_CODES, REGION, EndpointDouble, endpoint_scores
@@ -118,6 +123,95 @@ def test_the_record_names_the_endpoint_and_the_pinned_model(
 def test_malformed_answers_fail_loudly(answer: object, message: str) -> None:
     with pytest.raises(ClassifierError, match=message):
         scores_from_labels(answer)
+
+
+# --- batches (an explanation's masked images) ---------------------------------------------------
+
+
+def expected_by_code(jpeg: bytes) -> dict[str, float]:
+    return {LABEL_CODES[label]: score for label, score in endpoint_scores(jpeg).items()}
+
+
+def test_a_batch_goes_in_as_few_requests_as_the_limits_allow_and_keeps_its_order(
+    endpoint: SageMakerClassifier, faults: EndpointDouble, sample_jpeg: bytes
+) -> None:
+    batch = masked_inputs(prepare(sample_jpeg).jpeg, grid=7)  # 50 images, each different
+    scores = endpoint.classify_many(batch)
+    assert faults.batches == [MAX_IMAGES_PER_REQUEST, 50 - MAX_IMAGES_PER_REQUEST]
+    assert len(scores) == 50
+    for jpeg, answer in zip(batch, scores, strict=True):
+        assert answer == pytest.approx(expected_by_code(jpeg))
+    for request in faults.requests:
+        assert isinstance(request.body, bytes)
+        body = json.loads(request.body)
+        assert body["parameters"] == {"top_k": 7}
+        assert isinstance(body["inputs"], list)
+        assert len(request.body) <= MAX_REQUEST_BYTES
+
+
+@pytest.mark.parametrize("count", [1, 4, 5, 9, 12])
+def test_n_images_take_ceil_n_over_the_chunk_requests_in_order(
+    mocked_aws: None, faults: EndpointDouble, sample_paths: dict[str, Path], count: int
+) -> None:
+    client = boto3.client("sagemaker-runtime", region_name=REGION)
+    faults.attach(client)
+    classifier = SageMakerClassifier(client, ENDPOINT, max_images_per_request=4)
+    models_inputs = [prepare(path.read_bytes()).jpeg for path in sample_paths.values()]
+    jpegs = [models_inputs[i % len(models_inputs)] for i in range(count)]
+    scores = classifier.classify_many(jpegs)
+    assert len(faults.requests) == math.ceil(count / 4)
+    assert sum(faults.batches) == count
+    assert scores == [pytest.approx(expected_by_code(jpeg)) for jpeg in jpegs]
+
+
+def test_the_payload_limit_splits_a_batch_and_no_request_exceeds_it(sample_jpeg: bytes) -> None:
+    # Serverless endpoints take at most 4 MB per request and per answer:
+    # https://docs.aws.amazon.com/sagemaker/latest/dg/serverless-endpoints-invoke.html
+    assert MAX_REQUEST_BYTES <= 4_000_000
+    jpegs = masked_inputs(prepare(sample_jpeg).jpeg, grid=4)  # 17 images
+    limit = len(sagemaker_batch_body(jpegs[:3])) + 8  # three fit, a fourth never does
+    chunks = request_chunks(jpegs, max_bytes=limit, max_images=100)
+    assert [jpeg for chunk in chunks for jpeg in chunk] == jpegs
+    assert all(len(sagemaker_batch_body(chunk)) <= limit for chunk in chunks)
+    assert all(len(chunk) == 3 for chunk in chunks[:-1])
+    with pytest.raises(ClassifierError, match="over 100 bytes"):
+        request_chunks(jpegs, max_bytes=100)
+
+
+def test_a_batch_answered_short_is_an_error_not_a_shifted_map(
+    endpoint: SageMakerClassifier, faults: EndpointDouble, sample_jpeg: bytes
+) -> None:
+    faults.drop_answers = 1
+    with pytest.raises(ClassifierError, match="answered 24 for a batch of 25"):
+        endpoint.classify_many(masked_inputs(prepare(sample_jpeg).jpeg, grid=7))
+
+
+def test_every_answer_of_a_batch_is_checked_like_a_single_one(
+    endpoint: SageMakerClassifier, faults: EndpointDouble, sample_jpeg: bytes
+) -> None:
+    faults.honour_parameters = False
+    with pytest.raises(ClassifierError, match="5 of 7 classes"):
+        endpoint.classify_many([prepare(sample_jpeg).jpeg] * 2)
+
+
+def test_the_container_pipeline_answers_a_list_of_base64_images_with_a_list_of_answers(
+    tiny_model_dir: Path, sample_paths: dict[str, Path]
+) -> None:
+    # What the batch body relies on: the HF container calls pipeline(inputs, **parameters)
+    # (sagemaker-huggingface-inference-toolkit, handler_service.predict), and the pipeline
+    # answers a list of inputs with one list per input:
+    # https://huggingface.co/docs/transformers/main_classes/pipelines#transformers.ImageClassificationPipeline
+    from transformers import pipeline
+
+    container = pipeline("image-classification", model=str(tiny_model_dir), device="cpu")
+    jpegs = [prepare(path.read_bytes()).jpeg for path in list(sample_paths.values())[:3]]
+    payload = json.loads(sagemaker_batch_body(jpegs))
+    answer = container(payload["inputs"], **payload["parameters"])
+    assert isinstance(answer, list)
+    assert len(answer) == 3
+    local = TransformersClassifier(str(tiny_model_dir)).classify_many(jpegs)
+    for item, scores in zip(answer, local, strict=True):
+        assert scores_from_labels(item) == pytest.approx(scores, abs=1e-6)
 
 
 # --- failures --------------------------------------------------------------------------------

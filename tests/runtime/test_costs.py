@@ -17,6 +17,7 @@ from runtime.costs import (
     Workload,
     capacity,
     estimate,
+    explanation_cost,
     fixed_cost,
     instances_for_peak,
     pipeline_cost,
@@ -175,3 +176,18 @@ def test_the_readmes_capacity_section_is_the_commands_output(
     assert match.group(1) == capsys.readouterr().out.rstrip("\n"), (
         "README's capacity section is stale: paste the output of `.venv/bin/dermascan cost`"
     )
+
+
+def test_an_explanation_costs_fifty_inferences_in_two_requests() -> None:
+    cost = explanation_cost()
+    assert (cost.images, cost.requests) == (50, 2)
+    # 50 s of a 6 GB serverless slot at $0.00012/s ($0.006), and the 1 GB function waiting
+    # for it at $0.0000133334/GB-s; data, requests and S3 are hundredths of a cent.
+    endpoint_and_function = 50 * 6 * 0.0000200 + 50.4 * 0.0000133334
+    assert cost.dollars == pytest.approx(endpoint_and_function, rel=0.01)
+    assert cost.dollars > endpoint_and_function
+    assert cost.seconds == pytest.approx(50 * 1.0 + 2 * 0.2)
+    faster = explanation_cost(Workload(images_per_month=1, seconds_per_inference=0.4))
+    assert faster.seconds < cost.seconds
+    assert faster.dollars < cost.dollars
+    assert explanation_cost(images=17, requests=1).dollars < cost.dollars

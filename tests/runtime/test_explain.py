@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from runtime.explain import (
     ExplanationError,
@@ -17,7 +17,7 @@ from runtime.explain import (
     overlay,
 )
 from runtime.images import prepare
-from tests.fakes import QuadrantClassifier, quadrant_scores
+from tests.fakes import QuadrantClassifier, quadrant_scores, two_lesions
 
 
 @pytest.fixture(scope="module")
@@ -36,18 +36,6 @@ def test_each_masked_input_greys_one_region_and_keeps_the_rest(model_input: byte
         assert all(abs(v - 128) <= 3 for v in grey)
         with Image.open(io.BytesIO(model_input)) as original:
             assert pixels.getpixel((200, 200)) == original.convert("RGB").getpixel((200, 200))
-
-
-def two_lesions() -> bytes:
-    """Light skin with two dark lesions: one in the top-left quadrant (the model looks there),
-    one bottom-right (the model ignores it). A 224x224 JPEG, as the pipeline prepares."""
-    image = Image.new("RGB", (224, 224), (222, 184, 160))
-    draw = ImageDraw.Draw(image)
-    draw.ellipse((4, 52, 60, 108), fill=(70, 45, 35))  # x 4-60 (columns 0-1), y 52-108 (rows 1-3)
-    draw.ellipse((138, 138, 198, 198), fill=(70, 45, 35))
-    out = io.BytesIO()
-    image.save(out, format="JPEG", quality=95)
-    return out.getvalue()
 
 
 def test_the_hottest_regions_lie_where_the_model_looks() -> None:

@@ -8,6 +8,7 @@ import logging
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import date
 from types import ModuleType
 from typing import Any
 
@@ -15,9 +16,11 @@ import boto3
 import pytest
 
 from runtime.events import created_objects
+from runtime.explain import OcclusionMap, occlusion_map
 from runtime.images import prepare
 from runtime.keys import KeyLayout, new_id
 from runtime.labels import CLASSES
+from runtime.outcomes import ConfirmedOutcome
 from runtime.records import Prediction
 from tests.aws import (
     LABEL_CODES,
@@ -27,8 +30,10 @@ from tests.aws import (
     LambdaContext,
     endpoint_scores,
     lambda_sqs_record,
+    quadrant_endpoint_scores,
     wire_uploads_queue,
 )
+from tests.fakes import QuadrantClassifier, two_lesions
 
 BUCKET = "dermascan-handler-test"
 ENDPOINT = "dermascan-endpoint"
@@ -321,7 +326,7 @@ def test_an_unreadable_record_is_reported_once_and_not_retried_forever(
     assert body == b'{"schema_version": 1'  # left for someone to look at, not overwritten
 
 
-def test_keys_outside_the_uploads_prefix_are_ignored(deployment: Deployment) -> None:
+def test_keys_outside_the_notified_prefixes_are_ignored(deployment: Deployment) -> None:
     drain_test_event(deployment)
     body = {
         "Records": [
@@ -382,3 +387,151 @@ def test_a_message_that_is_not_a_notification_is_failed_not_dropped(
     assert deployment.invoke(records) == {
         "batchItemFailures": [{"itemIdentifier": records[0]["messageId"]}]
     }
+
+
+# --- explanation requests and confirmed outcomes: routed by prefix ----------------------------
+
+
+def emitted(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    """The EMF metric lines the handler printed since the last call."""
+    out = capsys.readouterr().out
+    return [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+
+
+def values(metrics: list[dict[str, Any]], name: str) -> list[float]:
+    found: list[float] = []
+    for metric in metrics:
+        if name in metric:
+            value = metric[name]
+            found.extend(value if isinstance(value, list) else [value])
+    return found
+
+
+def classified_upload(deployment: Deployment, image: bytes) -> tuple[str, str]:
+    """An upload classified through S3, SQS and the handler; its owner and id."""
+    key = deployment.upload(image)
+    assert deployment.invoke(deployment.receive()) == {"batchItemFailures": []}
+    ref = LAYOUT.parse_upload_key(key)
+    return ref.owner, ref.id
+
+
+def test_an_explanation_request_is_answered_once_with_the_local_map(
+    deployment: Deployment, capsys: pytest.CaptureFixture[str]
+) -> None:
+    drain_test_event(deployment)
+    deployment.endpoint.model = quadrant_endpoint_scores
+    owner, prediction_id = classified_upload(deployment, two_lesions())
+    request_key = LAYOUT.explain_request_key(owner, prediction_id)
+    deployment.s3.put_object(Bucket=BUCKET, Key=request_key, Body=b"{}")
+    records = deployment.receive()
+    assert [created_objects(r["body"])[0].key for r in records] == [request_key]
+    capsys.readouterr()
+
+    assert deployment.invoke(records) == {"batchItemFailures": []}
+    assert deployment.endpoint.batches == [1, 25, 25]  # the upload, then 50 images in two
+    assert values(emitted(capsys), "Explanations") == [1.0]
+    # Redelivered, and asked for again: the stored explanation answers both.
+    assert deployment.invoke(records) == {"batchItemFailures": []}
+    deployment.s3.put_object(Bucket=BUCKET, Key=request_key, Body=b"{}")
+    assert deployment.invoke(deployment.receive()) == {"batchItemFailures": []}
+    assert deployment.endpoint.batches == [1, 25, 25]
+    assert values(emitted(capsys), "Explanations") == []
+
+    png_key, json_key = LAYOUT.explanation_keys(owner, prediction_id)
+    assert deployment.s3.head_object(Bucket=BUCKET, Key=png_key)["ContentType"] == "image/png"
+    stored = OcclusionMap.from_json(
+        deployment.s3.get_object(Bucket=BUCKET, Key=json_key)["Body"].read()
+    )
+    thumbnail = deployment.s3.get_object(
+        Bucket=BUCKET, Key=LAYOUT.thumbnail_key(owner, prediction_id)
+    )["Body"].read()
+    local = occlusion_map(thumbnail, QuadrantClassifier().classify_many)
+    for ours, theirs in zip(stored.drops, local.drops, strict=True):
+        assert ours == pytest.approx(theirs, abs=1e-6)
+    assert deployment.receive() == []  # explanations are not notified: no loop
+
+
+def test_an_explanation_the_endpoint_cannot_give_now_is_retried_and_then_stored(
+    deployment: Deployment,
+) -> None:
+    drain_test_event(deployment)
+    owner, prediction_id = classified_upload(deployment, two_lesions())
+    deployment.s3.put_object(
+        Bucket=BUCKET, Key=LAYOUT.explain_request_key(owner, prediction_id), Body=b"{}"
+    )
+    records = deployment.receive()
+    deployment.endpoint.faults = [(400, "ThrottlingException")] * 3
+    failed = deployment.invoke(records)
+    assert failed == {"batchItemFailures": [{"itemIdentifier": records[0]["messageId"]}]}
+    _, json_key = LAYOUT.explanation_keys(owner, prediction_id)
+    assert "Contents" not in deployment.s3.list_objects_v2(Bucket=BUCKET, Prefix="explanations/")
+    assert deployment.invoke(records) == {"batchItemFailures": []}
+    assert deployment.s3.head_object(Bucket=BUCKET, Key=json_key)["ContentLength"] > 0
+
+
+def test_an_explanation_of_no_result_is_refused_and_acknowledged(
+    deployment: Deployment, logged: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    drain_test_event(deployment)
+    missing = LAYOUT.explain_request_key("local", new_id())
+    deployment.s3.put_object(Bucket=BUCKET, Key=missing, Body=b"{}")
+    deployment.s3.put_object(Bucket=BUCKET, Key="explain-requests/local/nonsense", Body=b"{}")
+    assert deployment.invoke(deployment.receive()) == {"batchItemFailures": []}
+    assert deployment.endpoint.requests == []
+    assert sum("explanation not made" in line for line in logged) == 2
+    refused = [m["reason"] for m in emitted(capsys) if "ExplanationsRefused" in m]
+    assert sorted(refused) == ["InvalidKey", "NotExplainable"]
+
+
+def confirm(deployment: Deployment, owner: str, prediction_id: str, diagnosis: str) -> None:
+    outcome = ConfirmedOutcome.record(
+        prediction_id=prediction_id,
+        owner=owner,
+        diagnosis=diagnosis,
+        method="histopathology",
+        confirmed_on=date(2026, 11, 20),
+    )
+    key = LAYOUT.outcome_key(owner, prediction_id, new_id())
+    deployment.s3.put_object(Bucket=BUCKET, Key=key, Body=outcome.to_json().encode())
+
+
+def test_each_confirmed_outcome_is_counted_with_its_agreement(
+    deployment: Deployment, sample_jpeg: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    drain_test_event(deployment)
+    owner, prediction_id = classified_upload(deployment, sample_jpeg)
+    top = max(expected_scores(sample_jpeg).items(), key=lambda item: item[1])[0]
+    other_class = next(code for code in CLASSES if code != top)
+    capsys.readouterr()
+
+    confirm(deployment, owner, prediction_id, top)
+    assert deployment.invoke(deployment.receive()) == {"batchItemFailures": []}
+    metrics = emitted(capsys)
+    assert values(metrics, "OutcomeConfirmed") == [1.0]
+    assert values(metrics, "OutcomeAgreement") == [1.0]
+
+    confirm(deployment, owner, prediction_id, other_class)  # a correction: the model missed
+    assert deployment.invoke(deployment.receive()) == {"batchItemFailures": []}
+    metrics = emitted(capsys)
+    assert values(metrics, "OutcomeConfirmed") == [1.0]
+    assert values(metrics, "OutcomeAgreement") == [0.0]
+
+    confirm(deployment, owner, prediction_id, "other")  # outside the seven: no agreement
+    assert deployment.invoke(deployment.receive()) == {"batchItemFailures": []}
+    metrics = emitted(capsys)
+    assert values(metrics, "OutcomeConfirmed") == [1.0]
+    assert values(metrics, "OutcomeAgreement") == []
+    assert deployment.endpoint.batches == [1]  # outcomes never call the model
+
+
+def test_an_outcome_that_is_not_one_is_logged_and_acknowledged(
+    deployment: Deployment, logged: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    drain_test_event(deployment)
+    key = LAYOUT.outcome_key("local", new_id(), new_id())
+    deployment.s3.put_object(Bucket=BUCKET, Key=key, Body=b'{"diagnosis": "mel"}')
+    assert deployment.invoke(deployment.receive()) == {"batchItemFailures": []}
+    assert any("outcome not counted" in line for line in logged)
+    metrics = emitted(capsys)
+    assert values(metrics, "OutcomeConfirmed") == []
+    assert values(metrics, "OutcomesUnreadable") == [1.0]

@@ -219,6 +219,15 @@ def test_who_does_what_with_each_prefix() -> None:
     assert not set(layout.app_writes()) & set(layout.function_writes())
 
 
+def test_a_notified_key_is_routed_by_its_prefix_field() -> None:
+    layout = KeyLayout(uploads="in/", explain_requests="why/", outcomes="truth/")
+    assert layout.notified_kind("in/local/x.jpg") == "uploads"
+    assert layout.notified_kind("why/local/x.json") == "explain_requests"
+    assert layout.notified_kind("truth/local/x/y.json") == "outcomes"
+    assert layout.notified_kind("predictions/local/x.json") is None
+    assert layout.notified_kind("uploads/local/x.jpg") is None  # the default is not this layout
+
+
 def test_the_layout_survives_the_environment_whatever_order_it_is_read_in() -> None:
     layout = KeyLayout(uploads="in/", predictions="out/", thumbnails="thumbs/")
     reversed_env = dict(reversed(list(layout.environment().items())))

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
 from runtime.classifiers import ClassifierError, Scores, TransformersClassifier
+from runtime.explaining import NotExplainable
 from runtime.images import InvalidImage
-from runtime.keys import KeyLayout, new_id
+from runtime.keys import InvalidKey, KeyLayout, new_id
 from runtime.labels import CLASSES
 from runtime.local import LocalPipeline
 from runtime.records import ModelInfo
 from runtime.settings import ConfigError, LocalSettings
 from runtime.stores import LocalStore
 from runtime.submission import ResultTimeout
-from tests.fakes import FakeClassifier
+from tests.fakes import FakeClassifier, QuadrantClassifier, two_lesions
 
 LAYOUT = KeyLayout()
 
@@ -189,3 +190,50 @@ def test_several_workers_share_the_cores_instead_of_oversubscribing(
         assert single.classifier._threads is None  # one worker: torch uses every core
     finally:
         single.close()
+
+
+# --- explanations ------------------------------------------------------------------------------
+
+
+class GatedQuadrant(QuadrantClassifier):
+    """``QuadrantClassifier`` whose batches wait until the test opens the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def classify_many(self, jpegs: Sequence[bytes]) -> list[Scores]:
+        if len(jpegs) > 1:
+            assert self.gate.wait(timeout=30), "the test never opened the gate"
+        return super().classify_many(jpegs)
+
+
+def test_asking_twice_explains_once_in_the_worker_and_the_map_is_stored(tmp_path: Path) -> None:
+    model = GatedQuadrant()
+    local = LocalPipeline(LocalStore(tmp_path), model, workers=2)
+    try:
+        prediction_id = local.submit(two_lesions())
+        local.wait(prediction_id, timeout=30)
+        assert local.explanation("local", prediction_id) is None
+        first = local.request_explanation("local", prediction_id)
+        second = local.request_explanation("local", prediction_id)  # while the first runs
+        assert second is first
+        model.gate.set()
+        occlusion = first.result(timeout=30)
+        third = local.request_explanation("local", prediction_id).result(timeout=30)
+    finally:
+        local.close()
+    assert model.batches == [1, 50]  # the upload, then one masked batch for all three asks
+    assert third == occlusion
+    assert local.explanation("local", prediction_id) == occlusion
+    hottest = occlusion.hottest(2)
+    assert all(row <= 3 and col <= 1 for row, col in hottest), hottest
+
+
+def test_a_result_without_scores_is_not_explained(pipeline: LocalPipeline) -> None:
+    prediction_id = pipeline.submit(b"just some text")
+    pipeline.wait(prediction_id)
+    with pytest.raises(NotExplainable):
+        pipeline.request_explanation("local", prediction_id).result(timeout=30)
+    with pytest.raises(InvalidKey):
+        pipeline.request_explanation("local", "../etc")

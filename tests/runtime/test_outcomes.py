@@ -7,7 +7,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from runtime.keys import new_id
-from runtime.outcomes import DIAGNOSES, METHODS, ConfirmedOutcome, InvalidOutcome
+from runtime.outcomes import DIAGNOSES, METHODS, ConfirmedOutcome, InvalidOutcome, agrees
+from runtime.records import ImageInfo, Prediction, Timings
+from tests.fakes import FAKE_MODEL, scores_with_top
 
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 
@@ -62,3 +64,26 @@ def test_a_wrong_outcome_is_refused_naming_the_field(
 def test_unreadable_outcomes_are_refused(text: bytes) -> None:
     with pytest.raises(InvalidOutcome):
         ConfirmedOutcome.from_json(text)
+
+
+def record_with_top(prediction_id: str, top: str) -> Prediction:
+    return Prediction.ok(
+        id=prediction_id,
+        owner="local",
+        upload_key=f"uploads/local/{prediction_id}.jpg",
+        scores=scores_with_top(top),
+        model=FAKE_MODEL,
+        image=ImageInfo(sha256="0" * 64, bytes=1),
+        timings_ms=Timings(preprocess=1.0, inference=1.0, total=2.0),
+        created_at=NOW,
+    )
+
+
+def test_agreement_is_the_top_class_being_the_diagnosis_and_undefined_for_other() -> None:
+    confirmed = outcome(diagnosis="mel")
+    assert agrees(confirmed, record_with_top(confirmed.prediction_id, "mel")) is True
+    assert agrees(confirmed, record_with_top(confirmed.prediction_id, "nv")) is False
+    other = outcome(diagnosis="other", prediction_id=confirmed.prediction_id)
+    assert agrees(other, record_with_top(confirmed.prediction_id, "mel")) is None
+    with pytest.raises(InvalidOutcome, match="cannot be compared"):
+        agrees(confirmed, record_with_top(new_id(NOW), "mel"))
