@@ -7,8 +7,11 @@ metrics are worked out by hand in tests/runtime/test_live_accuracy.py.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+
+from PIL import Image
 
 from runtime.confirmed import record_outcome
 from runtime.keys import KeyLayout, id_time, new_id
@@ -28,11 +31,18 @@ def scores_with(predicted: str, confidence: float) -> dict[str, float]:
     return {code: confidence if code == predicted else rest for code in CLASSES}
 
 
+def tiny_jpeg() -> bytes:
+    """A real 8x8 JPEG, so a page that shows the upload can (the scores are the record's)."""
+    out = io.BytesIO()
+    Image.new("RGB", (8, 8), (150, 90, 80)).save(out, format="JPEG")
+    return out.getvalue()
+
+
 def store_prediction(
     store: Store, owner: str, prediction_id: str, scores: dict[str, float]
 ) -> Prediction:
     upload_key = LAYOUT.upload_key(owner, prediction_id, "jpg")
-    store.put(upload_key, b"not an image: the record is what counts here", "image/jpeg")
+    store.put(upload_key, tiny_jpeg(), "image/jpeg")
     record = Prediction.ok(
         id=prediction_id,
         owner=owner,

@@ -7,6 +7,7 @@ from datetime import datetime
 import streamlit as st
 
 from app import widgets
+from app.outcome_widgets import outcome_section
 from app.report import report_html
 from app.session import active_session, viewer_zone
 from runtime.keys import is_id
@@ -74,3 +75,5 @@ record.download_button(
     icon=":material/data_object:",
     key="download_record",
 )
+
+outcome_section(backend, owner, prediction, zone)
