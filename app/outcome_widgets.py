@@ -13,6 +13,7 @@ from typing import Final
 
 import pandas as pd
 import streamlit as st
+from streamlit.elements.lib.column_types import ColumnConfig
 
 from app.backend import Backend, Confirmation
 from app.markup import plain
@@ -231,7 +232,7 @@ def referral_frame(report: ConfirmedReport) -> pd.DataFrame:
 _NOT_FRACTIONS: Final = frozenset({"Metric", "Based on", "Class", "TP", "FN", "TN", "FP"})
 
 
-def percent_columns(frame: pd.DataFrame) -> dict[str, object]:
+def percent_columns(frame: pd.DataFrame) -> dict[str, ColumnConfig]:
     """Column settings that show every fraction in ``frame`` as a percentage."""
     return {
         column: st.column_config.NumberColumn(column, format="percent")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -34,7 +34,7 @@ def open_result(prediction_id: str) -> AppTest:
     return page
 
 
-def record(page: AppTest, diagnosis: str | None, method: str | None, when: object) -> AppTest:
+def record(page: AppTest, diagnosis: str | None, method: str | None, when: date) -> AppTest:
     page.selectbox(key="outcome_diagnosis").set_value(diagnosis)
     page.selectbox(key="outcome_method").set_value(method)
     page.date_input(key="outcome_date").set_value(when)
@@ -166,18 +166,18 @@ def test_the_performance_page_shows_what_evaluate_confirmed_prints(
     assert math.isnan(bcc_precision["Estimate"].item())  # undefined, shown empty, never 0
 
     referrals = at.dataframe[2].value
-    for row, expected in zip(
+    for shown_row, printed_row in zip(
         referrals.to_dict("records"), printed["triage_referral_by_threshold"], strict=True
     ):
-        assert row["Referral threshold"] == pytest.approx(expected["threshold"])
-        assert (row["TP"], row["FN"], row["TN"], row["FP"]) == (
-            expected["true_positives"],
-            expected["false_negatives"],
-            expected["true_negatives"],
-            expected["false_positives"],
+        assert shown_row["Referral threshold"] == pytest.approx(printed_row["threshold"])
+        assert (shown_row["TP"], shown_row["FN"], shown_row["TN"], shown_row["FP"]) == (
+            printed_row["true_positives"],
+            printed_row["false_negatives"],
+            printed_row["true_negatives"],
+            printed_row["false_positives"],
         )
-        assert [row["Sensitivity from"], row["Sensitivity to"]] == pytest.approx(
-            expected["sensitivity"]["interval"]
+        assert [shown_row["Sensitivity from"], shown_row["Sensitivity to"]] == pytest.approx(
+            printed_row["sensitivity"]["interval"]
         )
 
 
