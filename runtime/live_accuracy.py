@@ -15,12 +15,12 @@ left out of every metric, counted, and reported as left out.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
 from runtime.evaluation import Outcome, Referral, Report, evaluate
-from runtime.intervals import UNDEFINED, Interval, bootstrap, wilson
+from runtime.intervals import UNDEFINED, Interval, bootstrap_together, wilson
 from runtime.labels import CLASSES, MALIGNANT
 from runtime.outcomes import OTHER, ConfirmedOutcome
 from runtime.records import Prediction
@@ -195,24 +195,31 @@ def _f1(confusion: Sequence[Sequence[int]], i: int) -> float:
     return 2 * tp / (support + predicted)  # = 2PR/(P+R), and 0 when tp is 0
 
 
-def _balanced_accuracy(cases: Sequence[_Case]) -> float:
-    confusion = _confusion(cases)
+def _balanced_accuracy(confusion: Sequence[Sequence[int]]) -> float:
     recalls = [row[i] / sum(row) for i, row in enumerate(confusion) if sum(row)]
     return sum(recalls) / len(recalls) if recalls else math.nan
 
 
-def _macro_f1(cases: Sequence[_Case]) -> float:
+def _macro_f1(confusion: Sequence[Sequence[int]]) -> float:
     """Mean F1 over the classes that occur among the confirmed diagnoses."""
-    confusion = _confusion(cases)
     scores = [f for i in range(len(CLASSES)) if not math.isnan(f := _f1(confusion, i))]
     return sum(scores) / len(scores) if scores else math.nan
 
 
-def _class_f1(i: int) -> Any:
-    def metric(cases: Sequence[_Case]) -> float:
-        return _f1(_confusion(cases), i)
+def _resampled(bins: int) -> Callable[[Sequence[_Case]], list[float]]:
+    """The bootstrap's metrics of a resample, in one pass: balanced accuracy, macro F1, the
+    expected calibration error, then each class's F1 in ``CLASSES`` order."""
 
-    return metric
+    def metrics(cases: Sequence[_Case]) -> list[float]:
+        confusion = _confusion(cases)
+        return [
+            _balanced_accuracy(confusion),
+            _macro_f1(confusion),
+            _ece(cases, bins),
+            *(_f1(confusion, i) for i in range(len(CLASSES))),
+        ]
+
+    return metrics
 
 
 def _ece(cases: Sequence[_Case], bins: int) -> float:
@@ -284,6 +291,7 @@ def evaluate_confirmed(
         cases.append((_INDEX[o.truth], _INDEX[o.predicted], _bin(confidence, bins), confidence))
     confusion = report.confusion
     n = report.n
+    balanced, macro, calibration, *class_f1 = bootstrap_together(cases, _resampled(bins))
     per_class = {}
     for code, i in _INDEX.items():
         tp = confusion[i][i]
@@ -295,9 +303,8 @@ def evaluate_confirmed(
             precision=proportion(tp, predicted),
             recall=proportion(tp, support),
             specificity=proportion(true_negatives, negatives),
-            f1=Estimate(
-                _f1(confusion, i), bootstrap(cases, _class_f1(i)) if support else UNDEFINED
-            ),
+            # A class no confirmed case has gets no interval, whatever a resample holds.
+            f1=Estimate(_f1(confusion, i), class_f1[i] if support else UNDEFINED),
             support=support,
         )
     mel_sens, mel_spec = _binary(outcomes, frozenset({"mel"}))
@@ -307,11 +314,9 @@ def evaluate_confirmed(
         excluded_other=len(pairs) - n,
         report=report,
         accuracy=proportion(sum(confusion[i][i] for i in range(len(CLASSES))), n),
-        balanced_accuracy=Estimate(report.balanced_accuracy, bootstrap(cases, _balanced_accuracy)),
-        macro_f1=Estimate(_macro_f1(cases), bootstrap(cases, _macro_f1)),
-        expected_calibration_error=Estimate(
-            report.expected_calibration_error, bootstrap(cases, lambda c: _ece(c, bins))
-        ),
+        balanced_accuracy=Estimate(report.balanced_accuracy, balanced),
+        macro_f1=Estimate(_macro_f1(confusion), macro),
+        expected_calibration_error=Estimate(report.expected_calibration_error, calibration),
         per_class=per_class,
         melanoma_sensitivity=mel_sens,
         melanoma_specificity=mel_spec,
