@@ -64,17 +64,15 @@ def history_outcome(prediction: Prediction, outcome: ConfirmedOutcome | None) ->
 
 def confirmation_choice() -> Confirmation:
     """The History filter by confirmed outcome."""
-    choice: Confirmation = (
-        st.segmented_control(
-            "Confirmed outcome",
-            list(CONFIRMATIONS),
-            format_func=CONFIRMATIONS.__getitem__,
-            default="all",
-            key="history_confirmation",
-            help="Confirmed: a clinician recorded what the lesion turned out to be. Not confirmed: "
-            "classified results without one.",
-        )
-        or "all"
+    # A select box, like the other filters: axe-core finds the selected segment of a
+    # segmented control too faint (colour contrast) at laptop width.
+    choice: Confirmation = st.selectbox(
+        "Confirmed outcome",
+        list(CONFIRMATIONS),
+        format_func=CONFIRMATIONS.__getitem__,
+        key="history_confirmation",
+        help="Confirmed: a clinician recorded what the lesion turned out to be. Not confirmed: "
+        "classified results without one.",
     )
     return choice
 

@@ -241,7 +241,10 @@ def _cost(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     rule = triage_rule_from_env(os.environ)
     if args.confirmed:
-        return evaluate_confirmed_command(args, rule)
+        live = evaluate_confirmed_command(args, rule)
+        if live is None:
+            return EXIT_USAGE
+        return EXIT_OK if live.n else EXIT_REJECTED
     if args.images is None or args.labels is None:
         print("dermascan: evaluate needs --images and --labels, or --confirmed", file=sys.stderr)
         return EXIT_USAGE

@@ -30,7 +30,8 @@ MAX_OUTCOME_BYTES: Final = 16 * 1024
 """An outcome is a few hundred bytes; anything far larger is not one and is not read."""
 _LIST_PAGE: Final = 1000
 
-Report = Callable[[UnreadableRecord], None]
+OnUnreadable = Callable[[UnreadableRecord], None]
+"""Told of each outcome (or record) that cannot be used, and why."""
 
 
 class OutcomeRefused(ValueError):
@@ -83,7 +84,7 @@ def outcome_history(
     layout: KeyLayout,
     owner: str,
     prediction_id: str,
-    on_unreadable: Report = log_unreadable_outcome,
+    on_unreadable: OnUnreadable = log_unreadable_outcome,
 ) -> list[ConfirmedOutcome]:
     """Every readable confirmed outcome of one result, newest (the one that counts) first."""
     history = []
@@ -99,7 +100,7 @@ def latest_outcome(
     layout: KeyLayout,
     owner: str,
     prediction_id: str,
-    on_unreadable: Report = log_unreadable_outcome,
+    on_unreadable: OnUnreadable = log_unreadable_outcome,
 ) -> ConfirmedOutcome | None:
     """The outcome that counts for a result (its newest readable one), or None."""
     for key in _keys(store, layout.outcomes_prefix(owner, check_id(prediction_id))):
@@ -113,7 +114,7 @@ def latest_outcomes(
     store: Store,
     layout: KeyLayout,
     owner: str,
-    on_unreadable: Report = log_unreadable_outcome,
+    on_unreadable: OnUnreadable = log_unreadable_outcome,
     readers: int = DEFAULT_READERS,
 ) -> dict[str, ConfirmedOutcome]:
     """The outcome that counts for each of an owner's confirmed results, by prediction id.
@@ -146,7 +147,7 @@ def confirmed_results(
     store: Store,
     layout: KeyLayout,
     owner: str,
-    on_unreadable: Report = log_unreadable_outcome,
+    on_unreadable: OnUnreadable = log_unreadable_outcome,
     readers: int = DEFAULT_READERS,
 ) -> list[tuple[Prediction, ConfirmedOutcome]]:
     """Each of an owner's classified results that has a confirmed outcome, with the latest
@@ -191,7 +192,7 @@ def _keys(store: Store, prefix: str) -> Iterator[str]:
 
 
 def _read_outcome(
-    store: Store, layout: KeyLayout, key: str, on_unreadable: Report
+    store: Store, layout: KeyLayout, key: str, on_unreadable: OnUnreadable
 ) -> ConfirmedOutcome | None:
     """The outcome under ``key``, or None (reported) if it is gone, unreadable, or does not
     belong where it is stored."""

@@ -21,13 +21,13 @@ from runtime.settings import LocalSettings, RemoteSettings
 from runtime.stores import LocalStore, S3Store, Store
 from runtime.triage import TriageRule
 
-# The same codes as runtime.cli (which imports this module, so they cannot be imported back).
-_EXIT_OK, _EXIT_EMPTY, _EXIT_USAGE = 0, 1, 2
 
-
-def evaluate_confirmed_command(args: argparse.Namespace, rule: TriageRule) -> int:
+def evaluate_confirmed_command(
+    args: argparse.Namespace, rule: TriageRule
+) -> ConfirmedReport | None:
     """Print the live-accuracy report and write ``evaluation.json`` and ``confusion.png`` in
-    ``args.out``; returns the exit code (1 when no confirmed case can be evaluated).
+    ``args.out``; returns the report, or None after printing why the arguments are unusable
+    (``runtime.cli`` turns that into its exit codes).
 
     Raises:
         ConfigError: a setting (``DERMASCAN_BUCKET``, ``DERMASCAN_DATA_DIR``) is unusable.
@@ -37,7 +37,7 @@ def evaluate_confirmed_command(args: argparse.Namespace, rule: TriageRule) -> in
             "dermascan: --confirmed reads stored results: give no --images or --labels",
             file=sys.stderr,
         )
-        return _EXIT_USAGE
+        return None
     env = dict(os.environ)
     if args.bucket:
         env["DERMASCAN_BUCKET"] = args.bucket
@@ -50,13 +50,13 @@ def evaluate_confirmed_command(args: argparse.Namespace, rule: TriageRule) -> in
             print(
                 f"dermascan: no data directory at {data_dir} (DERMASCAN_DATA_DIR)", file=sys.stderr
             )
-            return _EXIT_USAGE
+            return None
         store, default_owner = LocalStore(data_dir), LOCAL_OWNER
     try:
         owner = check_owner(args.owner or default_owner)
     except InvalidKey as exc:
         print(f"dermascan: --owner: {exc}", file=sys.stderr)
-        return _EXIT_USAGE
+        return None
     problems: list[UnreadableRecord] = []
     pairs = confirmed_results(store, KeyLayout(), owner, on_unreadable=problems.append)
     report = evaluate_confirmed(pairs, rule)
@@ -64,7 +64,7 @@ def evaluate_confirmed_command(args: argparse.Namespace, rule: TriageRule) -> in
     for problem in problems:
         print(f"dermascan: left out {problem.key}: {problem.reason}", file=sys.stderr)
     _write(args.out, report, pairs, problems, args.backend, owner)
-    return _EXIT_OK if report.n else _EXIT_EMPTY
+    return report
 
 
 def _bucket(bucket: str) -> S3Store:

@@ -75,7 +75,9 @@ class ServedApp:
             process = subprocess.Popen(
                 [str(streamlit), "run", "app/streamlit_app.py", "--server.port", str(port)],
                 cwd=REPO,
-                env={**os.environ, **env},
+                # This checkout's modules first: an editable install in a shared virtualenv
+                # may point at another checkout, which would then be the app under test.
+                env={**os.environ, "PYTHONPATH": str(REPO), **env},
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )

@@ -14,7 +14,6 @@ from runtime.stores import LocalStore
 from tests.app.conftest import ServedApp
 from tests.app.test_browser_clinic import axe_violations
 from tests.confirmed_cases import START, confirm, scores_with, store_prediction
-from tests.conftest import REPO
 
 
 def confirmed_count(page: Page) -> Locator:
@@ -37,9 +36,6 @@ def test_recording_an_outcome_raises_the_performance_count_by_one(
             "DERMASCAN_BACKEND": "local",
             "DERMASCAN_MODEL": str(tiny_model_dir),
             "DERMASCAN_DATA_DIR": str(data),
-            # The shared virtualenv's editable install points at another checkout: serve
-            # this one's modules.
-            "PYTHONPATH": str(REPO),
         }
     )
 

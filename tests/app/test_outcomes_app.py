@@ -91,7 +91,7 @@ def test_a_future_date_or_a_missing_choice_is_refused_with_a_sentence(
 def history(confirmation: str) -> AppTest:
     at = new_app()
     at.switch_page("app_pages/history.py").run()
-    at.segmented_control(key="history_confirmation").set_value(confirmation).run()
+    at.selectbox(key="history_confirmation").set_value(confirmation).run()
     assert not at.exception, at.exception
     return at
 
