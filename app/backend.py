@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -20,11 +21,19 @@ from runtime.classifiers import (
     LoadState,
     TransformersClassifier,
 )
+from runtime.confirmed import (
+    confirmed_results,
+    latest_outcomes,
+    outcome_history,
+    record_outcome,
+)
 from runtime.explain import OcclusionMap
 from runtime.images import ImageLimits
 from runtime.keys import LOCAL_OWNER, SHARED_OWNER
 from runtime.labels import CLASSES
+from runtime.live_accuracy import ConfirmedReport, evaluate_confirmed
 from runtime.local import LocalPipeline
+from runtime.outcomes import ConfirmedOutcome
 from runtime.records import Prediction
 from runtime.remote import RemotePipeline
 from runtime.results import DEFAULT_READERS, HistoryEntry, HistoryPage
@@ -238,6 +247,42 @@ class Backend:
         except ObjectNotFound:
             return None
 
+    # --- confirmed outcomes and live accuracy (issue 14) ---------------------------------------
+
+    def record_outcome(
+        self, owner: str, prediction_id: str, diagnosis: str, method: str, confirmed_on: date
+    ) -> ConfirmedOutcome:
+        """Record a clinician's confirmed diagnosis of a result, recorded now; an earlier one
+        is kept (``runtime.confirmed``: append-only, the latest counts).
+
+        Raises:
+            InvalidOutcome: a field is wrong (a date after today, an unknown diagnosis).
+            OutcomeRefused: the result does not exist for ``owner`` or was not classified.
+        """
+        outcome = ConfirmedOutcome.record(
+            prediction_id=prediction_id,
+            owner=owner,
+            diagnosis=diagnosis,
+            method=method,
+            confirmed_on=confirmed_on,
+        )
+        record_outcome(self.results.store, self.results.layout, outcome)
+        return outcome
+
+    def outcome_history(self, owner: str, prediction_id: str) -> list[ConfirmedOutcome]:
+        """A result's confirmed outcomes, the one that counts first."""
+        return outcome_history(self.results.store, self.results.layout, owner, prediction_id)
+
+    def latest_outcomes(self, owner: str) -> dict[str, ConfirmedOutcome]:
+        """The outcome that counts for each confirmed result of ``owner``, by id."""
+        return latest_outcomes(self.results.store, self.results.layout, owner)
+
+    def performance(self, owner: str) -> ConfirmedReport:
+        """Live accuracy over ``owner``'s confirmed results, with the triage rule in use (the
+        numbers ``dermascan evaluate --confirmed`` prints)."""
+        pairs = confirmed_results(self.results.store, self.results.layout, owner)
+        return evaluate_confirmed(pairs, self.rule)
+
 
 @dataclass(frozen=True)
 class DataPlace:
@@ -392,3 +437,37 @@ def load_samples(directory: Path = SAMPLES_DIR) -> list[Sample]:
             )
             for row in csv.DictReader(file)
         ]
+
+
+Confirmation = Literal["all", "confirmed", "unconfirmed"]
+
+
+@dataclass(frozen=True)
+class OutcomeFilter(HistoryFilter):
+    """``HistoryFilter`` and, unless ``all``, whether a result has a confirmed outcome
+    (``confirmed_ids``). Only classified results can be confirmed, so ``unconfirmed`` lists
+    classified results without one (no errors, nothing pending)."""
+
+    confirmation: Confirmation = "all"
+    confirmed_ids: frozenset[str] = frozenset()
+
+    @property
+    def active(self) -> bool:
+        return super().active or self.confirmation != "all"
+
+    def matches(self, entry: HistoryEntry, rule: TriageRule = DEFAULT_RULE) -> bool:
+        confirmed = entry.id in self.confirmed_ids
+        if self.confirmation == "confirmed" and not confirmed:
+            return False
+        if self.confirmation == "unconfirmed" and confirmed:
+            return False
+        return super().matches(entry, rule)
+
+
+def outcome_filter(
+    filters: HistoryFilter, confirmation: Confirmation, confirmed_ids: frozenset[str]
+) -> OutcomeFilter:
+    """``filters`` narrowed to confirmed or unconfirmed results."""
+    return OutcomeFilter(
+        filters.classes, filters.levels, filters.errors_only, confirmation, confirmed_ids
+    )

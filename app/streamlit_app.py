@@ -20,6 +20,7 @@ page = st.navigation(
             "app_pages/classify.py", title="Classify", icon=":material/add_a_photo:", default=True
         ),
         st.Page("app_pages/history.py", title="History", icon=":material/history:"),
+        st.Page("app_pages/performance.py", title="Performance", icon=":material/monitoring:"),
         # Reached with an id only (from a result or History), so not in the menu.
         st.Page(
             "app_pages/prediction.py",

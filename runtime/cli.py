@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from runtime.classifiers import ClassifierError, ModelUnavailable, TransformersClassifier
+from runtime.confirmed_cli import evaluate_confirmed_command
 from runtime.costs import PRICES_AS_OF, VOLUMES, capacity_table
 from runtime.evaluation import (
     LabelledImage,
@@ -95,8 +96,22 @@ def _parser() -> argparse.ArgumentParser:
             "through the deployed stack (DERMASCAN_BUCKET), an end-to-end test of it."
         ),
     )
-    evaluate_cmd.add_argument("--images", type=Path, required=True, help="folder of the images")
-    evaluate_cmd.add_argument("--labels", type=Path, required=True, help="CSV with file,label")
+    evaluate_cmd.add_argument("--images", type=Path, help="folder of the images")
+    evaluate_cmd.add_argument("--labels", type=Path, help="CSV with file,label")
+    evaluate_cmd.add_argument(
+        "--confirmed",
+        action="store_true",
+        help="instead of labelled images: the stored results clinicians confirmed (live "
+        "accuracy, with 95%% confidence intervals)",
+    )
+    evaluate_cmd.add_argument(
+        "--owner",
+        default=None,
+        help="with --confirmed: whose results (default: local, or shared with --backend aws)",
+    )
+    evaluate_cmd.add_argument(
+        "--bucket", default=None, help="with --backend aws: the stack's bucket (DERMASCAN_BUCKET)"
+    )
     evaluate_cmd.add_argument("--backend", choices=("local", "aws"), default="local")
     evaluate_cmd.add_argument("--out", type=Path, default=Path("evaluation"))
     evaluate_cmd.add_argument("--batch-size", type=int, default=8)
@@ -225,6 +240,21 @@ def _cost(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     rule = triage_rule_from_env(os.environ)
+    if args.confirmed:
+        live = evaluate_confirmed_command(args, rule)
+        if live is None:
+            return EXIT_USAGE
+        return EXIT_OK if live.n else EXIT_REJECTED
+    if args.images is None or args.labels is None:
+        print("dermascan: evaluate needs --images and --labels, or --confirmed", file=sys.stderr)
+        return EXIT_USAGE
+    if args.owner is not None or args.bucket is not None:
+        print(
+            "dermascan: --owner and --bucket go with --confirmed (labelled images take the "
+            "bucket from DERMASCAN_BUCKET)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     try:
         rows = read_labels(args.labels, args.images)
     except (OSError, LabelsError) as exc:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from app import clinic
-from app.backend import HistoryFilter, history, status_label
+from app.backend import HistoryFilter, history, outcome_filter, status_label
 from app.markup import plain
+from app.outcome_widgets import confirmation_choice, history_outcome
 from app.session import active_session, sign_in_configured, viewer_zone
 from app.widgets import class_label, local_time, percent
 from runtime.keys import id_time
@@ -39,6 +40,8 @@ levels = left.multiselect(
 classes = middle.multiselect("Top class", CLASSES, format_func=class_label, key="history_classes")
 errors_only = right.toggle("Errors only", key="history_errors")
 filters = HistoryFilter(frozenset(classes), frozenset(levels), errors_only)
+outcomes = backend.latest_outcomes(owner)  # which results are confirmed, and as what
+filters = outcome_filter(filters, confirmation_choice(), frozenset(outcomes))
 
 # The cursors of the pages seen so far, and how many results came before each; a change of
 # filters starts again at the newest.
@@ -70,6 +73,7 @@ def card(entry: HistoryEntry) -> None:
                     f"**{percent(verdict.malignant_total)}**  \n"
                     f"Top class: {class_label(top)}, {percent(record.scores[top])}  \n{when}"
                 )
+                history_outcome(record, outcomes.get(entry.id))
             elif record is not None:
                 reason = record.error.message if record.error else "No reason was recorded."
                 st.markdown(f"**Not classified:** {plain(reason)}  \n{when}")

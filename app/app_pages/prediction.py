@@ -7,6 +7,7 @@ from datetime import datetime
 import streamlit as st
 
 from app import clinic, widgets
+from app.outcome_widgets import outcome_section
 from app.report import report_html
 from app.session import active_session, viewer_zone
 from runtime.keys import is_id
@@ -78,6 +79,8 @@ record.download_button(
     icon=":material/data_object:",
     key="download_record",
 )
+
+outcome_section(backend, owner, prediction, zone)
 
 # --- the lesion's timeline and deletion -------------------------------------------------------
 if prediction.reference is not None:

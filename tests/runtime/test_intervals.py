@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from runtime.intervals import bootstrap, wilson
+from runtime.intervals import bootstrap, bootstrap_together, wilson
 
 
 @pytest.mark.parametrize(
@@ -52,3 +52,19 @@ def test_the_bootstrap_is_repeatable_and_covers_the_estimate() -> None:
 def test_a_metric_undefined_on_most_resamples_has_no_interval() -> None:
     assert math.isnan(bootstrap([1.0], lambda sample: math.nan).low)
     assert math.isnan(bootstrap([], lambda sample: 1.0).high)
+
+
+def test_bootstrap_together_gives_each_metric_its_interval_over_the_same_resamples() -> None:
+    items = [0.0] * 10 + [1.0] * 10
+
+    def metrics(sample: Sequence[float]) -> list[float]:
+        mean = sum(sample) / len(sample)
+        return [mean, 1 - mean, math.nan]
+
+    mean, complement, undefined = bootstrap_together(items, metrics)
+    assert mean == bootstrap_together(items, metrics)[0]  # seeded: reproducible
+    assert 0.2 < mean.low < 0.5 < mean.high < 0.8
+    # The same resamples: the complement's interval mirrors the mean's exactly.
+    assert (complement.low, complement.high) == pytest.approx((1 - mean.high, 1 - mean.low))
+    assert math.isnan(undefined.low)
+    assert all(math.isnan(i.low) for i in bootstrap_together([], lambda s: [math.nan, 0.0]))
