@@ -236,6 +236,12 @@ class Backend:
         """The stored explanation (its map and parameters), or None while there is none."""
         return self.pipeline.explanation(owner, prediction_id)
 
+    def explanation_requested(self, owner: str, prediction_id: str) -> bool:
+        """Whether an explanation was asked of the function (AWS) and is not stored yet; the
+        local pipeline keeps its requests in memory (``request_explanation`` returns them)."""
+        key = self.results.layout.explain_request_key(owner, prediction_id)
+        return self.results.store.exists(key)
+
     def explanation_png(self, owner: str, prediction_id: str) -> bytes | None:
         """The stored heat map (a 224x224 RGBA PNG to lay over ``thumbnail``), or None while
         there is no complete explanation."""

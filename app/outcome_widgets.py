@@ -18,9 +18,9 @@ from streamlit.elements.lib.column_types import ColumnConfig
 from app.backend import Backend, Confirmation
 from app.markup import plain
 from app.widgets import class_label, local_time
-from runtime.confirmed import OutcomeRefused, model_agreed
+from runtime.confirmed import OutcomeRefused
 from runtime.live_accuracy import ConfirmedReport, Estimate
-from runtime.outcomes import DIAGNOSES, METHODS, OTHER, ConfirmedOutcome, InvalidOutcome
+from runtime.outcomes import DIAGNOSES, METHODS, OTHER, ConfirmedOutcome, InvalidOutcome, agrees
 from runtime.records import Prediction
 
 CONFIRMATIONS: Final[dict[Confirmation, str]] = {
@@ -37,7 +37,7 @@ def diagnosis_label(code: str) -> str:
 
 def agreement(prediction: Prediction, outcome: ConfirmedOutcome) -> str:
     """Whether the model's top class was the confirmed diagnosis, in words."""
-    agreed = model_agreed(prediction, outcome)
+    agreed = agrees(outcome, prediction)
     top = class_label(prediction.top) if prediction.top else "none"
     if agreed is None:
         return (

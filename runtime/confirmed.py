@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
 from runtime.keys import InvalidKey, KeyLayout, check_id, new_id
-from runtime.outcomes import OTHER, ConfirmedOutcome, InvalidOutcome
+from runtime.outcomes import ConfirmedOutcome, InvalidOutcome
 from runtime.records import Prediction, UnreadableRecord, read_stored
 from runtime.results import DEFAULT_READERS
 from runtime.stores import ObjectNotFound, ObjectTooLarge, Store
@@ -209,11 +209,3 @@ def _read_outcome(
         on_unreadable(UnreadableRecord(key, "its owner or result differs from its key"))
         return None
     return outcome
-
-
-def model_agreed(prediction: Prediction, outcome: ConfirmedOutcome) -> bool | None:
-    """Whether the model's top class is the confirmed diagnosis; None for ``other``, which no
-    class of the model can name."""
-    if outcome.diagnosis == OTHER:
-        return None
-    return prediction.top == outcome.diagnosis

@@ -7,6 +7,7 @@ from datetime import datetime
 import streamlit as st
 
 from app import clinic, widgets
+from app.explain_widgets import explanation_section
 from app.outcome_widgets import outcome_section
 from app.report import report_html
 from app.session import active_session, viewer_zone
@@ -80,6 +81,7 @@ record.download_button(
     key="download_record",
 )
 
+explanation_section(backend, owner, prediction)
 outcome_section(backend, owner, prediction, zone)
 
 # --- the lesion's timeline and deletion -------------------------------------------------------

@@ -117,3 +117,11 @@ def page() -> Iterator[Page]:
         context = browser.new_context(viewport={"width": 1280, "height": 1000})
         yield context.new_page()
         browser.close()
+
+
+def idle(page: Page, timeout: float = 60_000) -> None:
+    """Wait until the app's script has finished its last run (Streamlit marks its root with the
+    script's state), so a click does not land in a page that a rerun is about to redraw."""
+    page.wait_for_timeout(300)  # a rerun the last action asked for may not have started yet
+    app = page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')
+    app.wait_for(timeout=timeout)
