@@ -9,8 +9,9 @@ No Streamlit here: sessions, caches and sign-in live in ``app.session``.
 from __future__ import annotations
 
 import csv
+import json
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Literal
 
@@ -38,7 +39,7 @@ from runtime.records import Prediction
 from runtime.remote import RemotePipeline
 from runtime.results import DEFAULT_READERS, HistoryEntry, HistoryPage
 from runtime.settings import AppSettings
-from runtime.stores import LocalStore, ObjectNotFound, S3Store
+from runtime.stores import LocalStore, ObjectNotFound, ObjectTooLarge, S3Store
 from runtime.submission import Pipeline
 from runtime.timeline import results_for_reference
 from runtime.triage import DEFAULT_RULE, Level, TriageRule, triage
@@ -52,6 +53,7 @@ if TYPE_CHECKING:
 # history then costs a few bounded pages, never a scan of everything.
 HISTORY_SCAN_LIMIT: Final = 500
 MAX_HEATMAP_BYTES: Final = 1024 * 1024  # a 224x224 RGBA PNG of flat squares is a few KB
+MAX_REQUEST_BYTES: Final = 4096  # an explanation request is one timestamp
 SAMPLES_DIR: Final = Path(__file__).resolve().parents[1] / "samples" / "ham10000"
 
 
@@ -236,11 +238,19 @@ class Backend:
         """The stored explanation (its map and parameters), or None while there is none."""
         return self.pipeline.explanation(owner, prediction_id)
 
-    def explanation_requested(self, owner: str, prediction_id: str) -> bool:
-        """Whether an explanation was asked of the function (AWS) and is not stored yet; the
-        local pipeline keeps its requests in memory (``request_explanation`` returns them)."""
+    def explanation_requested_at(self, owner: str, prediction_id: str) -> datetime | None:
+        """When an explanation was asked of the function (AWS), or None if it was not; the
+        local pipeline keeps its requests in memory (``request_explanation`` returns them).
+        A request whose time cannot be read counts as long ago, so it can be asked again."""
         key = self.results.layout.explain_request_key(owner, prediction_id)
-        return self.results.store.exists(key)
+        try:
+            data = json.loads(self.results.store.get(key, max_bytes=MAX_REQUEST_BYTES))
+            moment = datetime.fromisoformat(data["requested_at"])
+        except ObjectNotFound:
+            return None
+        except (ObjectTooLarge, ValueError, TypeError, KeyError):
+            return datetime.min.replace(tzinfo=UTC)
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
     def explanation_png(self, owner: str, prediction_id: str) -> bytes | None:
         """The stored heat map (a 224x224 RGBA PNG to lay over ``thumbnail``), or None while

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from datetime import UTC, datetime, timedelta
 from typing import Final
 
 import streamlit as st
@@ -27,6 +28,10 @@ WHAT_IT_IS: Final = (
 LOCAL_WAIT_SECONDS: Final = 600.0
 """How long the page waits for the local worker: the masked batch is ~50 classifications."""
 POLL_SECONDS: Final = 3.0
+STALE_AFTER: Final = timedelta(minutes=15)
+"""On AWS, a request older than this is taken as stuck (the function refused it, or keeps
+failing) and may be made again: harmless, since a stored explanation is never computed twice,
+and a person is not left watching a message that never changes."""
 _FUTURES: Final = "explanation_futures"
 
 
@@ -55,9 +60,17 @@ def explanation_section(backend: Backend, owner: str, prediction: Prediction) ->
         _show(backend, owner, prediction, occlusion)
         return
     futures: dict[str, Future[OcclusionMap]] = st.session_state.setdefault(_FUTURES, {})
-    if prediction.id in futures or backend.explanation_requested(owner, prediction.id):
+    requested_at = backend.explanation_requested_at(owner, prediction.id)
+    stale = requested_at is not None and datetime.now(UTC) - requested_at > STALE_AFTER
+    if prediction.id in futures or (requested_at is not None and not stale):
         _wait(backend, owner, prediction, futures.get(prediction.id))
         return
+    if stale:
+        st.warning(
+            "The explanation asked for earlier has not arrived after "
+            f"{STALE_AFTER.seconds // 60} minutes: the stack could not compute it (its "
+            "function's logs say why). Ask again below, or later."
+        )
     st.caption(
         "An occlusion map hides each of 49 squares of the model input in turn and classifies "
         "every copy: it takes about as long as 50 classifications, once per result."

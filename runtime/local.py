@@ -7,6 +7,7 @@ import threading
 from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures import wait as wait_for
+from typing import Any
 
 from runtime.cases import CaseDetails
 from runtime.classifiers import Classifier, TransformersClassifier, as_batch
@@ -102,7 +103,7 @@ class LocalPipeline:
         """
         deleted: list[str] = []
         for _ in range(3):
-            self._settle([prediction_id])
+            self._settle([prediction_id], [(owner, prediction_id)])
             deleted += delete_result(self.store, self.layout, owner, prediction_id)
             with self._lock:
                 if prediction_id not in self._running or self._running[prediction_id].done():
@@ -118,13 +119,20 @@ class LocalPipeline:
         """
         with self._lock:
             running = list(self._running)
-        self._settle(running)
+            explaining = [key for key in self._explaining if key[0] == owner]
+        self._settle(running, explaining)
         return delete_owner(self.store, self.layout, owner)
 
-    def _settle(self, prediction_ids: list[str]) -> None:
-        """Cancel these uploads' queued work, and wait for the work already running."""
+    def _settle(
+        self, prediction_ids: list[str], explanations: list[tuple[str, str]] | None = None
+    ) -> None:
+        """Cancel these uploads' (and these explanations') queued work, and wait for the work
+        already running: an explanation finishing after a deletion would store its map again."""
         with self._lock:
-            futures = [self._running[i] for i in prediction_ids if i in self._running]
+            futures: list[Future[Any]] = [
+                self._running[i] for i in prediction_ids if i in self._running
+            ]
+            futures += [self._explaining[k] for k in explanations or [] if k in self._explaining]
         # ``cancel`` succeeds only for work not started yet, which then never will be. Only
         # the rest is waited for: a cancelled future counts as done only once a worker has
         # dequeued it, which may be after all the work ahead of it.

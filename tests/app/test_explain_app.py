@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import boto3
 from streamlit.testing.v1 import AppTest
 
-from app.explain_widgets import WHAT_IT_IS, strongest_region
+from app.explain_widgets import STALE_AFTER, WHAT_IT_IS, strongest_region
 from runtime.explain import OcclusionMap
 from runtime.keys import KeyLayout
 from runtime.stores import LocalStore
@@ -157,3 +158,31 @@ def test_the_maps_sentence_points_at_a_region_only_when_masking_one_lowered_the_
     said = strongest_region(peaked)
     assert "the score of Melanoma: 60%" in said
     assert "strongest region (row 1, column 2) lowers it by 25 percentage points" in said
+
+
+def test_on_aws_a_request_that_never_got_an_answer_can_be_made_again(
+    stack: str,  # noqa: F811  (the fixture imported above; no worker: nothing answers)
+    sample_paths: dict[str, Path],
+) -> None:
+    classifier = QueueWorker(stack, f"arn:aws:sqs:{REGION}:123456789012:uploads")
+    classifier.start()
+    try:
+        at = classify_upload(new_app(), "a.jpg", sample_paths["nv"].read_bytes())
+    finally:
+        classifier.stopping.set()
+        classifier.join(timeout=10)
+    prediction_id = at.session_state["last_id"]
+    s3 = boto3.client("s3", region_name=REGION)
+    request_key = LAYOUT.explain_request_key("shared", prediction_id)
+    asked = datetime.now(UTC) - STALE_AFTER - timedelta(minutes=1)
+    s3.put_object(
+        Bucket=BUCKET, Key=request_key, Body=json.dumps({"requested_at": asked.isoformat()})
+    )
+
+    page = open_result(prediction_id)
+    assert "has not arrived after 15 minutes" in texts(page)
+    page.button(key=BUTTON).click().run()
+    assert not page.exception, page.exception
+    assert "Computing where the model looked" in texts(page)
+    stored = json.loads(s3.get_object(Bucket=BUCKET, Key=request_key)["Body"].read())
+    assert datetime.fromisoformat(stored["requested_at"]) > asked + STALE_AFTER  # asked anew

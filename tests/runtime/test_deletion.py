@@ -4,7 +4,7 @@ on a data directory and on a versioned S3 bucket (moto), through the same Store 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +12,7 @@ import boto3
 import pytest
 
 from runtime.cases import CaseDetails, reference_digest
+from runtime.classifiers import Scores
 from runtime.deletion import delete_owner, delete_result
 from runtime.images import ImageLimits
 from runtime.keys import KeyLayout, new_id
@@ -156,3 +157,45 @@ def test_a_queued_upload_deleted_before_it_runs_is_never_classified(
         pipeline.close()
     assert len(classifier.calls) == 1  # the deleted one never reached the model
     assert not [key for key in every_key(pipeline.store) if queued in key]
+
+
+class GatedBatchClassifier(GatedClassifier):
+    """A batch classifier whose batches wait for the gate, as an explanation in progress."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batch_started = threading.Event()
+
+    def classify_many(self, jpegs: Sequence[bytes]) -> list[Scores]:
+        self.batch_started.set()
+        return [self.classify(jpeg) for jpeg in jpegs]
+
+
+@pytest.mark.parametrize("whole_owner", [False, True], ids=["one result", "all of mine"])
+def test_an_explanation_being_computed_when_deleted_does_not_come_back(
+    tmp_path: Path, sample_jpeg: bytes, whole_owner: bool
+) -> None:
+    """Local pipeline: the deletion waits for the explanation in the worker too; without that
+    its heat map and parameters would be stored after the result was deleted."""
+    classifier = GatedBatchClassifier()
+    classifier.gate.set()
+    pipeline = LocalPipeline(LocalStore(tmp_path), classifier)
+    try:
+        prediction_id = pipeline.submit(sample_jpeg, "local")
+        pipeline.wait(prediction_id, "local", timeout=30)
+        classifier.gate.clear()
+        explaining = pipeline.request_explanation("local", prediction_id)
+        assert classifier.batch_started.wait(timeout=30)  # the worker is inside the batch
+        if whole_owner:
+            deleting = threading.Thread(target=pipeline.delete_owner, args=("local",))
+        else:
+            deleting = threading.Thread(target=pipeline.delete, args=(prediction_id, "local"))
+        deleting.start()
+        deleting.join(timeout=0.5)
+        assert deleting.is_alive(), "the deletion did not wait for the explanation"
+        classifier.gate.set()
+        deleting.join(timeout=30)
+        explaining.result(timeout=30)
+    finally:
+        pipeline.close()
+    assert every_key(pipeline.store) == set()
