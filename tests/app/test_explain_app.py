@@ -24,19 +24,11 @@ from tests.app.test_aws_app import (  # noqa: F401  (fixtures)
     stack,
     worker,
 )
-from tests.app.test_local_app import classify_upload, texts
+from tests.app.test_local_app import classify_upload, open_result, texts
 from tests.aws import REGION
 
 LAYOUT = KeyLayout()
 BUTTON = "explain"
-
-
-def open_result(prediction_id: str) -> AppTest:
-    page = new_app()
-    page.query_params["id"] = prediction_id
-    page.switch_page("app_pages/prediction.py").run()
-    assert not page.exception, page.exception
-    return page
 
 
 def images_alt(at: AppTest) -> list[str]:

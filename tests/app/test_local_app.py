@@ -38,6 +38,15 @@ def texts(at: AppTest) -> str:
     return "\n".join(shown(p) for p in parts)
 
 
+def open_result(prediction_id: str) -> AppTest:
+    """A fresh session on the Prediction page of ``prediction_id``, as a link opens it."""
+    page = new_app()
+    page.query_params["id"] = prediction_id
+    page.switch_page("app_pages/prediction.py").run()
+    assert not page.exception, page.exception
+    return page
+
+
 def classify_upload(at: AppTest, name: str, data: bytes, mime: str = "image/jpeg") -> AppTest:
     at.run()
     at.file_uploader(key="upload").upload(name, data, mime).run()

@@ -17,21 +17,13 @@ from runtime.confirmed import outcome_history
 from runtime.keys import KeyLayout
 from runtime.stores import LocalStore
 from tests.app.conftest import new_app
-from tests.app.test_local_app import classify_upload, opened_ids, texts
+from tests.app.test_local_app import classify_upload, open_result, opened_ids, texts
 from tests.confirmed_cases import SEEDED, seed
 
 
 def read(at: AppTest) -> str:
     """The page's text without Markdown's bold markers."""
     return texts(at).replace("**", "")
-
-
-def open_result(prediction_id: str) -> AppTest:
-    page = new_app()
-    page.query_params["id"] = prediction_id
-    page.switch_page("app_pages/prediction.py").run()
-    assert not page.exception, page.exception
-    return page
 
 
 def record(page: AppTest, diagnosis: str | None, method: str | None, when: date) -> AppTest:

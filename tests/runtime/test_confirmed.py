@@ -3,10 +3,6 @@ is kept, and one unreadable object is reported, never a crash. On a directory an
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import boto3
 import pytest
 
 from runtime.confirmed import (
@@ -20,7 +16,7 @@ from runtime.confirmed import (
 from runtime.keys import new_id
 from runtime.outcomes import ConfirmedOutcome
 from runtime.records import ErrorInfo, ModelInfo, Prediction, Timings, UnreadableRecord
-from runtime.stores import LocalStore, S3Store, Store
+from runtime.stores import Store
 from tests.confirmed_cases import (
     LAYOUT,
     RECORDED,
@@ -30,21 +26,6 @@ from tests.confirmed_cases import (
     seed,
     store_prediction,
 )
-
-BUCKET = "dermascan-outcomes-test"
-
-
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "local":
-        yield LocalStore(tmp_path / "store")
-        return
-    request.getfixturevalue("mocked_aws")
-    client = boto3.client("s3", region_name="eu-west-1")
-    client.create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-    )
-    yield S3Store(client, BUCKET)
 
 
 def test_a_correction_is_a_new_object_the_latest_counts_and_the_history_is_kept(

@@ -24,19 +24,6 @@ from tests.conftest import REPO
 BUCKET = "dermascan-test"
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "local":
-        yield LocalStore(tmp_path / "store")
-        return
-    request.getfixturevalue("mocked_aws")
-    client = boto3.client("s3", region_name="eu-west-1")
-    client.create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-    )
-    yield S3Store(client, BUCKET)
-
-
 # --- the contract ----------------------------------------------------------------------------
 
 
