@@ -134,7 +134,10 @@ def _show(backend: Backend, owner: str, prediction: Prediction, occlusion: Occlu
         key="explanation_opacity",
         help="0 % shows the model input alone; 100 % the map at full strength.",
     )
-    st.image(
+    # Twice the model input's size on a wide screen; the whole width, no more, on a phone
+    # (columns stack there), so the map is never cut off.
+    picture, _ = st.columns([3, 2])
+    picture.image(
         overlay(model_input, heat, opacity / 100),
         caption=(
             f"The 224x224 model input with the occlusion map of {explained_what(occlusion)} "
@@ -144,7 +147,7 @@ def _show(backend: Backend, owner: str, prediction: Prediction, occlusion: Occlu
             "The model input with red squares over the regions whose masking lowered "
             f"{explained_what(occlusion)} most."
         ),
-        width=448,
+        width="stretch",
     )
     st.markdown(WHAT_IT_IS)
     st.caption(strongest_region(occlusion))

@@ -87,3 +87,37 @@ def test_explaining_then_recording_an_outcome_raises_the_performance_count_by_on
 
     page.goto(f"{url}/performance")
     expect(confirmed_count(page)).to_have_text("2", timeout=60_000)
+
+
+def test_the_explanation_fits_a_phone(
+    serve: ServedApp,
+    page: Page,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    sample_paths: dict[str, Path],
+) -> None:
+    """At 390x844 the map over the model input lies inside the screen, not cut at its edge."""
+    data = tmp_path / "data"
+    store = LocalStore(data)
+    opened = new_id()
+    store_prediction(store, "local", opened, scores_with("nv", 0.7))
+    model_input = prepare(sample_paths["nv"].read_bytes()).jpeg
+    store.put(KeyLayout().thumbnail_key("local", opened), model_input, "image/jpeg")
+    page.set_viewport_size({"width": 390, "height": 844})
+    url = serve.start(
+        {
+            "DERMASCAN_BACKEND": "local",
+            "DERMASCAN_MODEL": str(tiny_model_dir),
+            "DERMASCAN_DATA_DIR": str(data),
+        }
+    )
+    page.goto(f"{url}/prediction?id={opened}")
+    page.get_by_role("button", name="Show where the model looked").click(timeout=60_000)
+    overlay = page.get_by_role("img", name="The model input with red squares over the regions")
+    expect(overlay).to_be_visible(timeout=120_000)
+    idle(page)
+    box = overlay.bounding_box()
+    assert box is not None
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= 390
+    assert box["width"] >= 300  # and large enough to see, not the 224 px input
