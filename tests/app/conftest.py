@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import requests
 from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from streamlit.testing.v1 import AppTest
 
 from app.session import shared_backend
@@ -125,3 +126,22 @@ def idle(page: Page, timeout: float = 60_000) -> None:
     page.wait_for_timeout(300)  # a rerun the last action asked for may not have started yet
     app = page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]')
     app.wait_for(timeout=timeout)
+
+
+def choose_file(page: Page, path: Path, attempts: int = 3) -> None:
+    """Choose ``path`` in the page's file uploader and wait until the uploader lists it.
+
+    Chromium under load sometimes drops a file set while Streamlit redraws the uploader (CI
+    lost one even after ``idle``); the uploader then shows no file and nothing happens. The
+    file is chosen again only in that case, and at most ``attempts`` times: what the app does
+    with a file it did receive is for the caller to check."""
+    listed = page.get_by_role("button", name=f"Remove {path.name}", exact=True)
+    for _ in range(attempts):
+        idle(page)  # a file set while a rerun redraws the uploader is lost
+        page.locator('input[type="file"]').set_input_files(path)
+        try:
+            listed.wait_for(timeout=20_000)
+            return
+        except PlaywrightTimeout:
+            continue
+    raise AssertionError(f"the uploader never listed {path.name} after {attempts} attempts")

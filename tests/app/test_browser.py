@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, expect
 
-from tests.app.conftest import ServedApp, idle
+from tests.app.conftest import ServedApp, choose_file
 from tests.conftest import REPO
 
 ARTIFACTS = REPO / "artifacts" / "browser"
@@ -47,8 +47,7 @@ def test_upload_history_and_detail_in_a_real_browser(
     page.goto(served_app)
     expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("Decision support, not a diagnosis.")).to_be_visible()
-    idle(page)  # a file set while a rerun redraws the uploader is lost
-    page.locator('input[type="file"]').set_input_files(sample_paths["mel"])
+    choose_file(page, sample_paths["mel"])
 
     expect(page.locator('[data-testid="stProgress"]').first).to_be_visible(timeout=120_000)
     details = page.get_by_role("link", name="Details and provenance")

@@ -17,7 +17,7 @@ from playwright.sync_api import Page, expect
 
 from runtime.labels import CLASSES, NAMES
 from runtime.records import Prediction
-from tests.app.conftest import ServedApp, idle
+from tests.app.conftest import ServedApp, choose_file
 from tests.conftest import REPO
 
 AXE = REPO / "node_modules" / "axe-core" / "axe.min.js"
@@ -73,8 +73,7 @@ def test_every_page_fits_the_screen_and_has_no_serious_accessibility_violation(
     )
     page.goto(url)
     expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible(timeout=60_000)
-    idle(page)  # a file set while a rerun redraws the uploader is lost
-    page.locator('input[type="file"]').set_input_files(sample_paths["bcc"])
+    choose_file(page, sample_paths["bcc"])
     details = page.get_by_role("link", name="Details and provenance")
     expect(details).to_be_visible(timeout=120_000)
     prediction_url = details.get_attribute("href") or ""
@@ -145,8 +144,7 @@ def test_the_printable_report_and_the_record_download_with_what_a_clinic_files(
     )
     page.goto(url)
     expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible(timeout=60_000)
-    idle(page)  # a file set while a rerun redraws the uploader is lost
-    page.locator('input[type="file"]').set_input_files(sample_paths["mel"])
+    choose_file(page, sample_paths["mel"])
     details = page.get_by_role("link", name="Details and provenance")
     expect(details).to_be_visible(timeout=120_000)
     details.click()

@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from runtime.keys import KeyLayout, new_id
 from runtime.stores import LocalStore
-from tests.app.conftest import ServedApp, idle
+from tests.app.conftest import ServedApp, choose_file
 from tests.app.test_browser_clinic import axe_violations, no_horizontal_scroll, within_width
 
 LAYOUT = KeyLayout()
@@ -32,8 +32,7 @@ def start(serve: ServedApp, page: Page, data: Path, model: Path, size: tuple[int
 
 def classify(page: Page, image: Path, previous: str | None = None) -> str:
     """Choose ``image`` and wait for its result; its id."""
-    idle(page)  # a file set while a rerun redraws the uploader is lost
-    page.locator('input[type="file"]').set_input_files(image)
+    choose_file(page, image)
     details = page.get_by_role("link", name="Details and provenance")
     expect(details).to_be_visible(timeout=120_000)
     if previous is not None:

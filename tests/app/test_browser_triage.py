@@ -17,7 +17,7 @@ from runtime.labels import CLASSES
 from runtime.pipeline import process_upload
 from runtime.records import ImageInfo, ModelInfo, Prediction, Timings
 from runtime.stores import LocalStore, S3Store
-from tests.app.conftest import ServedApp, free_port, idle
+from tests.app.conftest import ServedApp, choose_file, free_port
 from tests.aws import REGION
 
 LAYOUT = KeyLayout()
@@ -128,11 +128,9 @@ def test_a_new_upload_takes_the_previous_result_off_the_screen_at_once(
         raise AssertionError("no upload is waiting")
 
     page.goto(url)
-    uploader = page.locator('input[type="file"]')
     expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible(timeout=60_000)
 
-    idle(page)  # a file set while a rerun redraws the uploader is lost
-    uploader.set_input_files(sample_paths["mel"])
+    choose_file(page, sample_paths["mel"])
     expect(page.get_by_text("Classifying...")).to_be_visible(timeout=30_000)
     first = the_lambda_runs()
     first_link = page.locator(f'a[href*="id={first}"]')
@@ -140,8 +138,7 @@ def test_a_new_upload_takes_the_previous_result_off_the_screen_at_once(
     expect(page.get_by_role("heading", name="malignant classes")).to_be_visible()
     expect(page.locator('[data-testid="stImage"]')).to_have_count(1)
 
-    idle(page)  # a file set while a rerun redraws the uploader is lost
-    uploader.set_input_files(sample_paths["nv"])
+    choose_file(page, sample_paths["nv"])
     expect(page.get_by_text("Classifying...")).to_be_visible(timeout=30_000)
     # The second image is stored and waiting: the first result is gone, text and image.
     expect(first_link).to_have_count(0)
@@ -174,15 +171,12 @@ def test_a_file_over_the_limit_is_refused_in_the_page_and_hides_the_earlier_resu
         }
     )
     page.goto(url)
-    uploader = page.locator('input[type="file"]')
     expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible(timeout=60_000)
-    idle(page)  # a file set while a rerun redraws the uploader is lost
-    uploader.set_input_files(sample_paths["mel"])
+    choose_file(page, sample_paths["mel"])
     chart = page.locator('[data-testid="stProgress"]').first
     expect(chart).to_be_visible(timeout=120_000)
 
-    idle(page)  # a file set while a rerun redraws the uploader is lost
-    uploader.set_input_files(big)
+    choose_file(page, big)
     notice = page.get_by_role("alert").filter(has_text="was not uploaded")
     expect(notice).to_be_visible(timeout=30_000)
     expect(notice).to_contain_text("big photo.jpg was not uploaded")

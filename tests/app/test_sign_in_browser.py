@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from runtime.keys import owner_for_identity
-from tests.app.conftest import ServedApp, idle
+from tests.app.conftest import ServedApp, choose_file
 from tests.app.oidc_provider import Identity, Provider
 
 JANE = Identity(subject="248289761001", email="jane.doe@clinic.example", name="Jane Doe")
@@ -81,8 +81,7 @@ def test_sign_in_through_the_provider_keeps_uploads_under_the_issuer_and_subject
     assert provider.events == ["authorize", "token"], provider.events
     expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible()
 
-    idle(page)  # a file set while a rerun redraws the uploader is lost
-    page.locator('input[type="file"]').set_input_files(sample_paths["mel"])
+    choose_file(page, sample_paths["mel"])
     expect(page.get_by_role("link", name="Details and provenance")).to_be_visible(timeout=120_000)
 
     owner = owner_for_identity(provider.issuer, JANE.subject)
