@@ -8,15 +8,19 @@ its delete markers, not just the visible object).
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Final
 
 from runtime.cases import CaseDetails, InvalidCase, reference_digest
-from runtime.keys import KeyLayout, check_id, check_owner
+from runtime.keys import InvalidKey, KeyLayout, check_id, check_owner
 from runtime.records import UnreadableRecord, read_stored
 from runtime.stores import ObjectNotFound, ObjectTooLarge, Store
 
 _log = logging.getLogger(__name__)
 _PAGE: Final = 500
+SETTLE_SECONDS: Final = 5.0
+"""How long after a deletion that found work in flight (``unfinished``) it looks again: far
+longer than the function takes from its last check to its last write (one or two PUTs)."""
 _MAX_CASE_BYTES: Final = 8192
 
 
@@ -68,21 +72,53 @@ def delete_result(store: Store, layout: KeyLayout, owner: str, prediction_id: st
     return deleted
 
 
-def delete_owner(store: Store, layout: KeyLayout, owner: str) -> int:
+def delete_owner(store: Store, layout: KeyLayout, owner: str) -> list[str]:
     """Delete everything of ``owner``, under every prefix of the layout; nobody else's.
 
+    The prefixes go in the layout's order, uploads first, for the reason ``result_keys`` gives.
+
     Returns:
-        How many objects were deleted.
+        The keys deleted.
 
     Raises:
         InvalidKey: ``owner`` is malformed.
     """
-    count = 0
+    deleted = []
     for prefix in layout.owner_prefixes(owner):
         for key in _all_keys(store, prefix):
             store.delete(key)
-            count += 1
-    return count
+            deleted.append(key)
+    return deleted
+
+
+def unfinished(deleted: Collection[str], layout: KeyLayout) -> bool:
+    """Whether the deleted keys show work that another process may still be finishing, and so
+    a deletion that must look again once it has: an upload deleted without its record (being
+    classified) or an explanation request without its explanation (being explained).
+
+    The Lambda function cannot be waited for, and its role may write results but not delete
+    them. It looks for the upload (the record) again just before it writes a record (an
+    explanation), so what can still land after a deletion is what it wrote before that check
+    or in the moment after it: the model input, or an explanation. A second pass a few
+    seconds later (``SETTLE_SECONDS``) finds and deletes those.
+    """
+    keys = set(deleted)
+    for key in keys:
+        if key.startswith(layout.uploads):
+            try:
+                upload = layout.parse_upload_key(key)
+            except InvalidKey:
+                return True  # named by another tool: its record's id is not in the key
+            if layout.prediction_key(upload.owner, upload.id) not in keys:
+                return True
+        elif key.startswith(layout.explain_requests):
+            try:
+                owner, prediction_id = layout.parse_explain_request_key(key)
+            except InvalidKey:
+                continue  # never answered: the function ignores what it cannot parse
+            if layout.explanation_keys(owner, prediction_id)[1] not in keys:
+                return True
+    return False
 
 
 def _all_keys(store: Store, prefix: str) -> list[str]:

@@ -110,7 +110,8 @@ def explain(
 
     Raises:
         InvalidKey: ``owner`` or ``prediction_id`` is malformed.
-        NotExplainable: no record, an error record, or its model input is gone.
+        NotExplainable: no record, an error record, or its model input is gone; or the result
+            was deleted while it was explained (nothing is stored).
         ExplanationError: a bad grid or target.
         ClassifierError: the model failed; nothing is stored, so asking again starts afresh.
     """
@@ -121,6 +122,9 @@ def explain(
     started = time.perf_counter()
     model_input = _model_input(store, layout, owner, prediction_id)
     occlusion = occlusion_map(model_input, classifier.classify_many, target=target, grid=grid)
+    if not store.exists(layout.prediction_key(owner, prediction_id)):
+        # Deleted while this ran: storing the map now would outlive the deletion.
+        raise NotExplainable(f"the result {prediction_id} was deleted while it was explained")
     store.put(png_key, heatmap_png(occlusion), "image/png")
     explanation = Explanation(
         occlusion=occlusion,

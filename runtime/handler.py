@@ -126,6 +126,12 @@ def classify_upload(
     Raises:
         ClassifierError: a transient or configuration failure; retry the message.
     """
+    stored: list[Prediction] = []
+
+    def on_new(prediction: Prediction) -> None:
+        stored.append(prediction)
+        record_metrics(prediction)
+
     try:
         prediction = process_upload(
             created.key,
@@ -134,7 +140,7 @@ def classify_upload(
             layout=settings.layout,
             limits=settings.limits,
             uploaded_at=created.event_time,
-            on_new=record_metrics,
+            on_new=on_new,
         )
     except UnreadableRecord as problem:
         # Permanent: every redelivery would meet the same record, until the dead-letter
@@ -147,7 +153,8 @@ def classify_upload(
         _count("UnreadableRecords", "source", "pipeline")
         return
     logger.info(
-        "prediction stored",
+        # Nothing new: stored by an earlier delivery, or the upload was deleted meanwhile.
+        "prediction stored" if stored else "nothing new stored",
         extra={
             "key": created.key,
             "status": prediction.status,

@@ -121,7 +121,7 @@ class LocalPipeline:
             running = list(self._running)
             explaining = [key for key in self._explaining if key[0] == owner]
         self._settle(running, explaining)
-        return delete_owner(self.store, self.layout, owner)
+        return len(delete_owner(self.store, self.layout, owner))
 
     def _settle(
         self, prediction_ids: list[str], explanations: list[tuple[str, str]] | None = None

@@ -28,10 +28,11 @@ from runtime.stores import ObjectNotFound, ObjectTooLarge, Store
 
 Clock = Callable[[], datetime]
 
-# Thumbnails are written while the model runs: a durable write (fsyncs locally, a PUT on S3) then
-# costs no time of its own. Threads start as needed; a handful covers every worker's one write.
+UPLOAD_DELETED: Final = "The uploaded file was deleted before it could be classified."
 _log = logging.getLogger(__name__)
 _MAX_CASE_BYTES: Final = 8192  # a reference and a 500-character note, with room to spare
+# Thumbnails are written while the model runs: a durable write (fsyncs locally, a PUT on S3) then
+# costs no time of its own. Threads start as needed; a handful covers every worker's one write.
 _WRITERS: Final = ThreadPoolExecutor(max_workers=4, thread_name_prefix="dermascan-thumbnail")
 
 
@@ -169,6 +170,10 @@ def process_upload(
     cannot both write one. The model input is kept as a thumbnail for the history view, and the
     case details given with the upload (its reference and note) go into the record.
 
+    A deletion wins: an upload deleted before it is read gets no record, and neither does one
+    deleted while it is classified (the upload is looked for again just before the record is
+    written).
+
     Args:
         key: the upload's key, ``uploads/<owner>/<id>.<ext>`` (already URL-decoded).
         store: where the upload is and the results go.
@@ -181,7 +186,8 @@ def process_upload(
         on_new: called with the record only if this call wrote it (for metrics).
 
     Returns:
-        The upload's record: the one just written, or the one already there.
+        The upload's record: the one just written, or the one already there; for an upload
+        deleted before or while it was classified, the record it would have had, not stored.
 
     Raises:
         InvalidKey: ``key`` is not an upload key of ``layout`` (see ``KeyLayout.upload_for``).
@@ -207,15 +213,10 @@ def process_upload(
         refusal = too_large(exc.size, exc.limit)
         record = _failed(upload, classifier, refusal.code, str(refusal), None, started, clock)
     except ObjectNotFound:
-        record = _failed(
-            upload,
-            classifier,
-            "upload_missing",
-            "The uploaded file was deleted before it could be classified. Upload it again.",
-            None,
-            started,
-            clock,
-        )
+        # Deleted before it was read (by its owner, or by the retention rule): a record
+        # written now would outlive the deletion, so none is.
+        _log.info("upload %s was deleted before it was classified; nothing is stored", key)
+        return _failed(upload, classifier, "upload_missing", UPLOAD_DELETED, None, started, clock)
     else:
         thumbnail: list[Future[None]] = []
 
@@ -243,6 +244,12 @@ def process_upload(
     case = _case_details(store, layout, upload)
     if not case.empty:
         record = dataclasses.replace(record, reference=case.reference, note=case.note)
+    if not store.exists(key):
+        # Deleted while it was classified. The function may not delete (its role only writes
+        # results), so it writes nothing more; the deletion removes the thumbnail written
+        # before the model ran (``deletion.unfinished`` says to look again for it).
+        _log.info("upload %s was deleted while it was classified; no record is stored", key)
+        return record
     if store.put_if_absent(prediction_key, record.to_json().encode("utf-8"), "application/json"):
         if on_new is not None:
             on_new(record)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from runtime.cases import CaseDetails
-from runtime.deletion import delete_owner, delete_result
+from runtime.deletion import SETTLE_SECONDS, delete_owner, delete_result, unfinished
 from runtime.explain import OcclusionMap
 from runtime.explaining import NotExplainable, stored_explanation
 from runtime.images import ImageLimits
@@ -35,6 +36,7 @@ class RemotePipeline:
         timeout: float = DEFAULT_RESULT_TIMEOUT,
         first_poll: float = 0.5,
         max_poll: float = 5.0,
+        settle: Callable[[float], None] = time.sleep,
     ) -> None:
         self.store = store
         self.layout = layout or KeyLayout()
@@ -43,6 +45,7 @@ class RemotePipeline:
         self.timeout = timeout
         self._first_poll = first_poll
         self._max_poll = max_poll
+        self._settle = settle
 
     def submit(self, data: bytes, owner: str, case: CaseDetails | None = None) -> str:
         """Upload, case details first; returns the id (``pipeline.store_upload`` says what is
@@ -54,15 +57,24 @@ class RemotePipeline:
     def delete(self, prediction_id: str, owner: str) -> list[str]:
         """Delete one result and everything derived from it (``deletion.delete_result``).
 
-        A result still being classified by the function when it is deleted can have its
-        record written after the deletion (the function cannot be told to stop): delete it
-        again once it appears. The upload is gone by then, so nothing else follows it.
+        A result the function is still classifying or explaining can have its model input or
+        explanation land just after the deletion (the function cannot be stopped or waited
+        for): the deletion then looks again ``SETTLE_SECONDS`` later (``deletion.unfinished``).
         """
-        return delete_result(self.store, self.layout, owner, prediction_id)
+        deleted = delete_result(self.store, self.layout, owner, prediction_id)
+        if unfinished(deleted, self.layout):
+            self._settle(SETTLE_SECONDS)
+            deleted += delete_result(self.store, self.layout, owner, prediction_id)
+        return deleted
 
     def delete_owner(self, owner: str) -> int:
-        """Delete everything of ``owner`` in the bucket (``deletion.delete_owner``)."""
-        return delete_owner(self.store, self.layout, owner)
+        """Delete everything of ``owner`` in the bucket (``deletion.delete_owner``), looking
+        again ``SETTLE_SECONDS`` later if work was in flight, as ``delete`` does."""
+        deleted = delete_owner(self.store, self.layout, owner)
+        if unfinished(deleted, self.layout):
+            self._settle(SETTLE_SECONDS)
+            deleted += delete_owner(self.store, self.layout, owner)
+        return len(deleted)
 
     def wait(self, prediction_id: str, owner: str, timeout: float | None = None) -> Prediction:
         """Poll for the record.

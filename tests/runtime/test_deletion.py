@@ -4,7 +4,8 @@ on a data directory and on a versioned S3 bucket (moto), through the same Store 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,14 @@ import pytest
 
 from runtime.cases import CaseDetails, reference_digest
 from runtime.classifiers import Scores
-from runtime.deletion import delete_owner, delete_result
+from runtime.deletion import SETTLE_SECONDS, delete_owner, delete_result
+from runtime.explaining import NotExplainable, explain
 from runtime.images import ImageLimits
-from runtime.keys import KeyLayout, new_id
+from runtime.keys import KeyLayout, Upload, new_id
 from runtime.local import LocalPipeline
 from runtime.pipeline import process_upload, store_upload
-from runtime.stores import LocalStore, S3Store, Store
+from runtime.remote import RemotePipeline
+from runtime.stores import LocalStore, Page, S3Store, Store
 from tests.fakes import FakeClassifier
 from tests.runtime.test_local import GatedClassifier
 
@@ -102,7 +105,7 @@ def test_deleting_an_owner_deletes_all_of_theirs_under_every_prefix_and_nobody_e
     bobs = full_result(store, "bob", "P-1", sample_jpeg)
     bob_keys = {key for key in every_key(store) if "/bob/" in key}
 
-    assert delete_owner(store, LAYOUT, "alice") == 20
+    assert len(delete_owner(store, LAYOUT, "alice")) == 20
 
     assert every_key(store) == bob_keys
     assert all(bobs in key or key.startswith("references/bob/") for key in bob_keys)
@@ -199,3 +202,152 @@ def test_an_explanation_being_computed_when_deleted_does_not_come_back(
     finally:
         pipeline.close()
     assert every_key(pipeline.store) == set()
+
+
+class DeletingClassifier(FakeClassifier):
+    """Runs ``deletion`` as it classifies: the owner deleting from the app while the Lambda
+    function is inside the model call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deletion: Callable[[], object] = lambda: None
+
+    def classify(self, jpeg: bytes) -> Scores:
+        self.deletion()
+        return super().classify(jpeg)
+
+    def classify_many(self, jpegs: Sequence[bytes]) -> list[Scores]:
+        self.deletion()
+        return [FakeClassifier.classify(self, jpeg) for jpeg in jpegs]
+
+
+def deletion(
+    store: Store, owner: str, prediction_id: str, whole_owner: bool
+) -> Callable[[], object]:
+    if whole_owner:
+        return lambda: delete_owner(store, LAYOUT, owner)
+    return lambda: delete_result(store, LAYOUT, owner, prediction_id)
+
+
+def new_upload(store: Store, sample_jpeg: bytes, reference: str | None = None) -> Upload:
+    case = CaseDetails(reference, None)
+    return store_upload(store, sample_jpeg, "alice", case, layout=LAYOUT, limits=ImageLimits())
+
+
+@pytest.mark.parametrize("whole_owner", [False, True], ids=["one result", "all of mine"])
+def test_the_function_stores_no_record_for_an_upload_deleted_while_it_classifies(
+    store: Store, sample_jpeg: bytes, whole_owner: bool
+) -> None:
+    classifier = DeletingClassifier()
+    upload = new_upload(store, sample_jpeg, "P-3")
+    classifier.deletion = deletion(store, "alice", upload.id, whole_owner)
+    record = process_upload(upload.key, store=store, classifier=classifier, layout=LAYOUT)
+    assert record.status == "ok"  # classified, but the deletion came first: not stored
+    # At most the model input, written before the model ran: the deletion's second look
+    # removes it (the next test).
+    assert every_key(store) <= {LAYOUT.thumbnail_key("alice", upload.id)}
+
+
+def test_an_upload_deleted_before_the_function_reads_it_gets_no_record(
+    store: Store, sample_jpeg: bytes
+) -> None:
+    upload = new_upload(store, sample_jpeg)
+    delete_result(store, LAYOUT, "alice", upload.id)
+    classifier = FakeClassifier()
+    record = process_upload(upload.key, store=store, classifier=classifier, layout=LAYOUT)
+    assert record.error is not None
+    assert record.error.code == "upload_missing"
+    assert classifier.calls == []
+    assert every_key(store) == set()
+
+
+class HeldWrites:
+    """A store whose writes under ``held`` prefixes wait until ``release``: the function's
+    writes landing just after a deletion has looked, as they can on AWS."""
+
+    def __init__(self, store: Store, *held: str) -> None:
+        self.store = store
+        self.held = held
+        self.writing = threading.Event()
+        self.released = threading.Event()
+
+    def _hold(self, key: str) -> None:
+        if key.startswith(self.held):
+            self.writing.set()
+            assert self.released.wait(timeout=30), "the test never released the writes"
+
+    def put(self, key: str, data: bytes, content_type: str, *, derived: bool = False) -> None:
+        self._hold(key)
+        self.store.put(key, data, content_type, derived=derived)
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        self._hold(key)
+        return self.store.put_if_absent(key, data, content_type)
+
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        return self.store.get(key, max_bytes)
+
+    def exists(self, key: str) -> bool:
+        return self.store.exists(key)
+
+    def delete(self, key: str) -> None:
+        self.store.delete(key)
+
+    def list_keys(self, prefix: str, limit: int, cursor: str | None = None) -> Page:
+        return self.store.list_keys(prefix, limit, cursor)
+
+
+@pytest.mark.parametrize("whole_owner", [False, True], ids=["one result", "all of mine"])
+@pytest.mark.parametrize("work", ["classifying", "explaining"])
+def test_on_aws_what_the_function_writes_just_after_a_deletion_is_deleted_too(
+    store: Store, sample_jpeg: bytes, work: str, whole_owner: bool
+) -> None:
+    """The function cannot be waited for: the app's deletion sees work in flight (an upload
+    without a record, an explanation request without an explanation) and looks again."""
+    upload = new_upload(store, sample_jpeg, "P-4")
+    run: Callable[..., object]
+    if work == "classifying":
+        held = HeldWrites(store, LAYOUT.thumbnails)
+        run = partial(process_upload, upload.key, classifier=FakeClassifier(), layout=LAYOUT)
+    else:
+        process_upload(upload.key, store=store, classifier=FakeClassifier(), layout=LAYOUT)
+        store.put(LAYOUT.explain_request_key("alice", upload.id), b"{}", "application/json")
+        held = HeldWrites(store, LAYOUT.explanations)
+        run = partial(
+            explain,
+            layout=LAYOUT,
+            classifier=DeletingClassifier(),
+            owner="alice",
+            prediction_id=upload.id,
+            grid=2,
+        )
+    function = threading.Thread(target=run, kwargs={"store": held})
+    function.start()
+    assert held.writing.wait(timeout=30)  # past its last check, its write not yet landed
+    waited: list[float] = []
+
+    def settle(seconds: float) -> None:
+        waited.append(seconds)
+        held.released.set()
+        function.join(timeout=30)  # the function finishes within the settling time
+
+    app = RemotePipeline(store, layout=LAYOUT, settle=settle)
+    if whole_owner:
+        app.delete_owner("alice")
+    else:
+        app.delete(upload.id, "alice")
+    assert waited == [SETTLE_SECONDS]
+    assert every_key(store) == set()
+
+
+@pytest.mark.parametrize("whole_owner", [False, True], ids=["one result", "all of mine"])
+def test_the_function_stores_no_explanation_of_a_result_deleted_while_it_explains(
+    store: Store, sample_jpeg: bytes, whole_owner: bool
+) -> None:
+    classifier = DeletingClassifier()
+    upload = new_upload(store, sample_jpeg)
+    process_upload(upload.key, store=store, classifier=classifier, layout=LAYOUT)
+    classifier.deletion = deletion(store, "alice", upload.id, whole_owner)
+    with pytest.raises(NotExplainable, match="was deleted while it was explained"):
+        explain(store, LAYOUT, classifier, "alice", upload.id, grid=2)
+    assert every_key(store) == set()

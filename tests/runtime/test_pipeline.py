@@ -105,13 +105,12 @@ def test_an_upload_over_the_limit_is_refused_without_reading_it(
     assert classifier.calls == []
 
 
-def test_a_deleted_upload_gets_an_error_record(
-    store: LocalStore, classifier: FakeClassifier
-) -> None:
-    key = LAYOUT.upload_key("local", new_id(WHEN), "jpg")  # never stored
+def test_a_deleted_upload_gets_no_record(store: LocalStore, classifier: FakeClassifier) -> None:
+    key = LAYOUT.upload_key("local", new_id(WHEN), "jpg")  # never stored, or deleted since
     record = process_upload(key, store=store, classifier=classifier)
     assert record.error is not None
-    assert record.error.code == "upload_missing"
+    assert record.error.code == "upload_missing"  # said to the caller, never stored: a
+    assert not store.exists(LAYOUT.prediction_key("local", record.id))  # deletion is final
 
 
 def test_a_transient_failure_raises_and_writes_nothing_so_a_retry_succeeds(
