@@ -109,6 +109,10 @@ def case_details(prediction: Prediction) -> None:
 # --- the timeline -----------------------------------------------------------------------------
 
 
+TIMELINE_COLUMNS: Final = 2
+"""Results side by side in the page's width; Streamlit stacks columns on a phone."""
+
+
 def points(change: float) -> str:
     """A change in percentage points, signed: ``+12 pts``, ``-3 pts``, ``no change``."""
     rounded = round(change)
@@ -118,8 +122,9 @@ def points(change: float) -> str:
 def lesion_timeline(
     backend: Backend, owner: str, reference: str, zone: tzinfo, current: str | None = None
 ) -> None:
-    """Every result filed under ``reference``, oldest first, each with its triage, malignant
-    total and each score's change since the result before it. One column: fits a phone."""
+    """Every result filed under ``reference``, oldest first, each with the image the model saw,
+    its triage, malignant total and each score's change since the result before it: side by
+    side on a wide screen (left to right, then the next row), one under another on a phone."""
     records = backend.results_for_reference(owner, reference)
     if not records:
         st.info(f"No results are filed under the reference {plain(reference)}.")
@@ -130,15 +135,28 @@ def lesion_timeline(
         f"**{plain(filed)}**, oldest first; changes are in percentage points since the "
         f"result before; times in {plain(zone)}."
     )
-    for number, entry in enumerate(timeline(records, backend.rule), start=1):
-        _timeline_card(number, entry, zone, current)
+    entries = timeline(records, backend.rule)
+    for first in range(0, len(entries), TIMELINE_COLUMNS):
+        row = entries[first : first + TIMELINE_COLUMNS]
+        for number, (column, entry) in enumerate(
+            zip(st.columns(TIMELINE_COLUMNS), row, strict=False), start=first + 1
+        ):
+            with column:
+                picture = backend.thumbnail(owner, entry.prediction.id)
+                _timeline_card(number, entry, zone, current, picture)
 
 
-def _timeline_card(number: int, entry: TimelineEntry, zone: tzinfo, current: str | None) -> None:
+def _timeline_card(
+    number: int, entry: TimelineEntry, zone: tzinfo, current: str | None, picture: bytes | None
+) -> None:
     record = entry.prediction
     when = local_time(id_time(record.id), zone)
     this = " (this result)" if record.id == current else ""
     with st.container(border=True):
+        if picture is not None:
+            st.image(
+                picture, alt=f"Result {number}, {when}: the image as the model saw it", width=160
+            )
         if entry.triage is None:
             reason = record.error.message if record.error else "No reason was recorded."
             st.markdown(f"**{number}. {when}**{this}  \nNot classified: {plain(reason)}")
@@ -223,7 +241,9 @@ def delete_result_section(backend: Backend, owner: str, prediction_id: str, zone
         icon=":material/delete:",
         help="Tick the box above first.",
     ):
-        keys = backend.delete_result(owner, prediction_id)
+        # A few seconds on AWS when the function is still at work on it (``RemotePipeline``).
+        with st.spinner("Deleting..."):
+            keys = backend.delete_result(owner, prediction_id)
         if keys:
             what = deleted_kinds(keys, backend.results.layout)
             st.session_state[_NOTICE_KEY] = (
@@ -257,7 +277,8 @@ def delete_all_section(backend: Backend, owner: str, signed_in: bool) -> None:
         icon=":material/delete_forever:",
         help="Tick the box above first.",
     ):
-        count = backend.delete_all(owner)
+        with st.spinner("Deleting..."):
+            count = backend.delete_all(owner)
         st.session_state[_NOTICE_KEY] = (
             f"Deleted all your data: {count} files (images, copies, records and everything "
             "derived from them). Nothing of it is left."

@@ -58,10 +58,14 @@ page = history(
 
 
 def card(entry: HistoryEntry) -> None:
-    """One result: its triage and malignant total first, the top class, the time, and a link
-    that opens it; the model-input thumbnail beside it (below it on a phone)."""
+    """One result: its triage and malignant total first, the top class, the time, the case
+    reference, and a link that opens it; the model-input thumbnail beside it (below it on a
+    phone)."""
     record = entry.prediction
     when = local_time(id_time(entry.id), zone)
+    stamp = when  # the time, and the clinic's own reference as typed
+    if record is not None and record.reference is not None:
+        stamp += f"  \nReference: {plain(record.reference)}"
     with st.container(border=True):
         text, picture = st.columns([4, 1], vertical_alignment="center")
         with text:
@@ -71,12 +75,12 @@ def card(entry: HistoryEntry) -> None:
                 st.markdown(
                     f"**{verdict.level.title}** · malignant classes "
                     f"**{percent(verdict.malignant_total)}**  \n"
-                    f"Top class: {class_label(top)}, {percent(record.scores[top])}  \n{when}"
+                    f"Top class: {class_label(top)}, {percent(record.scores[top])}  \n{stamp}"
                 )
                 history_outcome(record, outcomes.get(entry.id))
             elif record is not None:
                 reason = record.error.message if record.error else "No reason was recorded."
-                st.markdown(f"**Not classified:** {plain(reason)}  \n{when}")
+                st.markdown(f"**Not classified:** {plain(reason)}  \n{stamp}")
             elif entry.status == "unreadable":
                 st.markdown(
                     f"**{status_label(entry).capitalize()}.** This result's record cannot be "
@@ -84,7 +88,7 @@ def card(entry: HistoryEntry) -> None:
                     f"results are not affected.  \n{when}"
                 )
             else:
-                st.markdown(f"**Being classified.** Its result will appear here.  \n{when}")
+                st.markdown(f"**Being classified.** Its result will appear here.  \n{stamp}")
             if record is not None or entry.status == "unreadable":
                 st.page_link(
                     "app_pages/prediction.py",

@@ -14,6 +14,7 @@ from app.session import shared_backend
 from runtime.cases import reference_digest
 from tests.app.conftest import new_app
 from tests.app.test_browser_clinic import _Text
+from tests.app.test_explain_app import images_alt
 from tests.app.test_local_app import opened_ids, texts
 from tests.app.test_sign_in import signed_in
 
@@ -198,12 +199,16 @@ def test_history_finds_a_reference_and_refuses_one_that_cannot_be(
     for code in ("nv", "mel"):
         upload(at, sample_paths[code].read_bytes(), f"{code}.jpg")
     at.switch_page("app_pages/history.py").run()
+    assert texts(at).count("Reference: P-5") == 2  # each card says what it is filed under
 
     at.text_input(key="history_reference").input("p-5").run()
     assert not at.exception, at.exception
     said = texts(at)
     assert "2 results filed under **P-5**, oldest first" in said
     assert said.index("**1. ") < said.index("**2. ")
+    # Each result beside its image as the model saw it, so the lesion itself can be compared.
+    pictured = [alt for alt in images_alt(at) if alt.startswith("Result ")]
+    assert [alt.partition(",")[0] for alt in pictured] == ["Result 1", "Result 2"]
     assert re.search(r"- Melanoma \(mel\): (<1|>99|\d+)% \((no change|[+-]\d+ pts)\)", said)
 
     at.text_input(key="history_reference").input("<b>x</b>").run()
