@@ -3,22 +3,28 @@ and for the browser tests ``streamlit run`` on loopback with Chromium driven by 
 
 from __future__ import annotations
 
+import importlib
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
 import requests
+from moto.server import ThreadedMotoServer
 from playwright.sync_api import Page, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from streamlit.testing.v1 import AppTest
 
 from app.session import shared_backend
+from tests.aws import REGION, EndpointDouble, LambdaContext, lambda_sqs_record, wire_uploads_queue
 from tests.conftest import REPO
 
 ENTRY = str(REPO / "app" / "streamlit_app.py")
@@ -144,4 +150,94 @@ def choose_file(page: Page, path: Path, attempts: int = 3) -> None:
             return
         except PlaywrightTimeout:
             continue
-    raise AssertionError(f"the uploader never listed {path.name} after {attempts} attempts")
+    uploader = page.locator('[data-testid="stFileUploader"]').aria_snapshot()
+    raise AssertionError(
+        f"the uploader never listed {path.name} after {attempts} attempts:\n{uploader}"
+    )
+
+
+# --- the AWS backend: a moto server, the stack's bucket and queue, and the Lambda on it ----
+
+BUCKET = "dermascan-app-test"
+
+
+@pytest.fixture
+def moto_server(aws_credentials: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    url = f"http://127.0.0.1:{server._server.server_port}"  # type: ignore[union-attr]
+    monkeypatch.setenv("AWS_ENDPOINT_URL", url)  # every boto3 client, app and handler alike
+    requests.post(f"{url}/moto-api/reset", timeout=5).raise_for_status()  # state is global
+    yield url
+    requests.post(f"{url}/moto-api/reset", timeout=5).raise_for_status()
+    server.stop()
+
+
+@pytest.fixture
+def stack(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The bucket, queue and notification of a deployed stack, and the app pointed at it."""
+    s3 = boto3.client("s3", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue_url, _ = wire_uploads_queue(s3, sqs, BUCKET, "uploads")
+    for name, value in {
+        "DERMASCAN_BACKEND": "aws",
+        "DERMASCAN_BUCKET": BUCKET,
+        "DERMASCAN_STACK": "test",
+        "BUCKET_NAME": BUCKET,
+        "ENDPOINT_NAME": "dermascan-endpoint",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "dermascan",
+    }.items():
+        monkeypatch.setenv(name, value)
+    shared_backend.clear()
+    yield queue_url
+    shared_backend.clear()
+
+
+class QueueWorker(threading.Thread):
+    """Plays Lambda's SQS event source: receive a batch, invoke the handler, delete what passed."""
+
+    def __init__(self, queue_url: str, arn: str) -> None:
+        super().__init__(daemon=True)
+        self.queue_url = queue_url
+        self.arn = arn
+        self.stopping = threading.Event()
+        self.errors: list[Exception] = []
+        sys.modules.pop("runtime.handler", None)
+        self.handler = importlib.import_module("runtime.handler")
+        self.endpoint = EndpointDouble()  # the deployed endpoint, answering from each request
+        self.endpoint.attach(self.handler.sagemaker_runtime)
+        self.sqs = boto3.client("sqs", region_name=REGION)
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.is_set():
+                self.poll()
+        except Exception as exc:  # noqa: BLE001 - reported by the test, not lost in a thread
+            self.errors.append(exc)
+
+    def poll(self) -> None:
+        messages = self.sqs.receive_message(
+            QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+        ).get("Messages", [])
+        if not messages:
+            return
+        event = {"Records": [lambda_sqs_record(m, self.arn) for m in messages]}
+        result: dict[str, Any] = self.handler.handler(event, LambdaContext())
+        failed = {f["itemIdentifier"] for f in result["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                self.sqs.delete_message(
+                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+
+@pytest.fixture
+def worker(stack: str) -> Iterator[QueueWorker]:
+    arn = f"arn:aws:sqs:{REGION}:123456789012:uploads"
+    running = QueueWorker(stack, arn)
+    running.start()
+    yield running
+    running.stopping.set()
+    running.join(timeout=10)
+    assert not running.errors, running.errors

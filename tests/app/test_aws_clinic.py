@@ -9,14 +9,7 @@ import boto3
 
 from app.session import shared_backend
 from runtime.keys import KeyLayout, new_id
-from tests.app.conftest import new_app
-from tests.app.test_aws_app import (  # noqa: F401  (fixtures)
-    BUCKET,
-    QueueWorker,
-    moto_server,
-    stack,
-    worker,
-)
+from tests.app.conftest import BUCKET, QueueWorker, new_app
 from tests.app.test_clinic_app import upload, with_case
 from tests.app.test_local_app import texts
 from tests.aws import REGION
@@ -33,7 +26,7 @@ def versions(prefix: str = "") -> set[str]:
 
 
 def test_case_details_reach_the_lambdas_record_and_deletion_leaves_no_version(
-    worker: QueueWorker,  # noqa: F811  (the fixture imported above)
+    worker: QueueWorker,
     sample_paths: dict[str, Path],
 ) -> None:
     s3 = boto3.client("s3", region_name=REGION)

@@ -4,14 +4,19 @@ uses them, with the store checked behind the page and axe-core on every page cha
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from playwright.sync_api import Page, expect
+import boto3
+import pytest
+from playwright.sync_api import FloatRect, Page, expect
 
-from runtime.keys import KeyLayout, new_id
-from runtime.stores import LocalStore
-from tests.app.conftest import ServedApp, choose_file
+from runtime.keys import LOCAL_OWNER, SHARED_OWNER, KeyLayout, new_id
+from runtime.stores import LocalStore, S3Store, Store
+from tests.app.conftest import BUCKET, ServedApp, choose_file
 from tests.app.test_browser_clinic import axe_violations, no_horizontal_scroll, within_width
+from tests.aws import REGION
 
 LAYOUT = KeyLayout()
 
@@ -49,25 +54,69 @@ def stored(data: Path, owner: str) -> set[str]:
     }
 
 
+@dataclass(frozen=True)
+class Behind:
+    """The store behind a served app, read and written without the app's code."""
+
+    url: str
+    owner: str
+    """Whose data the app's user holds (nobody signs in)."""
+    store: Store
+    """To plant another owner's data, as a signed-in user's would be."""
+    keys: Callable[[str], set[str]]
+    """An owner's keys: the files on disk, or the objects S3 lists."""
+
+
+@pytest.fixture(params=["local", "aws"])
+def behind(
+    request: pytest.FixtureRequest,
+    serve: ServedApp,
+    page: Page,
+    tmp_path: Path,
+    tiny_model_dir: Path,
+) -> Behind:
+    """The app served on each backend at 1366x900; on AWS a moto bucket, with the Lambda
+    handler classifying what the bucket's notifications put on the queue."""
+    if request.param == "local":
+        data = tmp_path / "data"
+        url = start(serve, page, data, tiny_model_dir, (1366, 900))
+        return Behind(url, LOCAL_OWNER, LocalStore(data), lambda owner: stored(data, owner))
+    request.getfixturevalue("worker")  # the stack's environment, inherited by the served app
+    s3 = boto3.client("s3", region_name=REGION)
+
+    def objects(owner: str) -> set[str]:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
+        keys = {item["Key"] for page in pages for item in page.get("Contents", [])}
+        return {key for key in keys if key.split("/")[1:2] == [owner]}
+
+    page.set_viewport_size({"width": 1366, "height": 900})
+    url = serve.start({})
+    page.goto(url)
+    expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible(timeout=60_000)
+    return Behind(url, SHARED_OWNER, S3Store(s3, BUCKET), objects)
+
+
+def pictured(page: Page, number: int) -> FloatRect:
+    """Where the timeline shows result ``number``'s image."""
+    box = page.get_by_role("img", name=re.compile(f"^Result {number}, ")).bounding_box()
+    assert box is not None, f"result {number}'s image is not on the page"
+    return box
+
+
 def settle(page: Page) -> None:
     page.wait_for_timeout(500)  # the last rerun
 
 
 def test_delete_one_result_then_all_of_mine_and_nobody_elses(
-    serve: ServedApp,
-    page: Page,
-    tmp_path: Path,
-    tiny_model_dir: Path,
-    sample_paths: dict[str, Path],
+    behind: Behind, page: Page, sample_paths: dict[str, Path]
 ) -> None:
-    data = tmp_path / "data"
-    url = start(serve, page, data, tiny_model_dir, (1366, 900))
-    # Another owner's data, written straight into the store (as a signed-in user's would be).
-    other = LocalStore(data)
+    url, mine = behind.url, behind.owner
+    # Another owner's data, written straight into the store (as a signed-in user's would be;
+    # not an upload, which on AWS the function would go on to classify).
     other_id = new_id()
-    other.put(LAYOUT.upload_key("other", other_id, "jpg"), b"\xff\xd8\xff", "image/jpeg")
-    other.put(LAYOUT.case_key("other", other_id), b"{}", "application/json")
-    theirs = stored(data, "other")
+    behind.store.put(LAYOUT.case_key("other", other_id), b"{}", "application/json")
+    behind.store.put(LAYOUT.thumbnail_key("other", other_id), b"\xff\xd8\xff", "image/jpeg")
+    theirs = behind.keys("other")
     assert len(theirs) == 2
 
     page.get_by_label("Case reference (optional)", exact=True).fill("P-1")
@@ -77,7 +126,7 @@ def test_delete_one_result_then_all_of_mine_and_nobody_elses(
     kept = classify(page, sample_paths["bcc"], previous=doomed)
     settle(page)
     assert axe_violations(page) == [], "Classify"
-    assert any(doomed in key for key in stored(data, "local"))
+    assert any(doomed in key for key in behind.keys(mine))
 
     page.goto(f"{url}/prediction?id={doomed}")
     expect(page.get_by_role("heading", name="Delete this result")).to_be_visible(timeout=60_000)
@@ -93,9 +142,9 @@ def test_delete_one_result_then_all_of_mine_and_nobody_elses(
     expect(page.get_by_role("link", name="Open this result")).to_have_count(1)
     opened = page.get_by_role("link", name="Open this result").get_attribute("href") or ""
     assert opened.endswith(kept)
-    mine = stored(data, "local")
-    assert not [key for key in mine if doomed in key], mine
-    assert [key for key in mine if kept in key]
+    left = behind.keys(mine)
+    assert not [key for key in left if doomed in key], left
+    assert [key for key in left if kept in key]
     settle(page)
     assert axe_violations(page) == [], "History"
 
@@ -112,11 +161,11 @@ def test_delete_one_result_then_all_of_mine_and_nobody_elses(
     delete_all.click()
     expect(page.get_by_text("Deleted all your data")).to_be_visible(timeout=60_000)
     expect(page.get_by_role("link", name="Open this result")).to_have_count(0)
-    assert stored(data, "local") == set()
-    assert stored(data, "other") == theirs
+    assert behind.keys(mine) == set()
+    assert behind.keys("other") == theirs
 
 
-def test_two_uploads_with_one_reference_form_its_timeline_oldest_first_on_a_phone(
+def test_two_uploads_with_one_reference_form_its_timeline_oldest_first_phone_and_desktop(
     serve: ServedApp,
     page: Page,
     tmp_path: Path,
@@ -146,6 +195,15 @@ def test_two_uploads_with_one_reference_form_its_timeline_oldest_first_on_a_phon
     within_width(page, "2 results filed under")
     within_width(page, "Open result 1")
     assert axe_violations(page) == [], "Prediction with a timeline"
+    # On the phone one result under the other; on a wide screen side by side, oldest left.
+    one, two = pictured(page, 1), pictured(page, 2)
+    assert two["y"] > one["y"] + one["height"]
+    page.set_viewport_size({"width": 1366, "height": 900})
+    settle(page)
+    one, two = pictured(page, 1), pictured(page, 2)
+    assert two["x"] > one["x"] + one["width"]
+    assert abs(two["y"] - one["y"]) < 1
+    page.set_viewport_size({"width": 390, "height": 844})
 
     page.goto(f"{url}/history")
     search = page.get_by_label("Find a case reference", exact=True)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import boto3
-import pytest
-from moto.server import ThreadedMotoServer
 from playwright.sync_api import Page, expect
 
 from runtime.classifiers import TransformersClassifier
@@ -17,7 +14,7 @@ from runtime.labels import CLASSES
 from runtime.pipeline import process_upload
 from runtime.records import ImageInfo, ModelInfo, Prediction, Timings
 from runtime.stores import LocalStore, S3Store
-from tests.app.conftest import ServedApp, choose_file, free_port
+from tests.app.conftest import ServedApp, choose_file
 from tests.aws import REGION
 
 LAYOUT = KeyLayout()
@@ -82,28 +79,16 @@ def test_a_crafted_prediction_link_puts_no_link_or_image_on_the_page(
     assert "biopsy" not in page.locator("body").inner_text()
 
 
-@pytest.fixture
-def moto_url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 def test_a_new_upload_takes_the_previous_result_off_the_screen_at_once(
     serve: ServedApp,
     page: Page,
-    moto_url: str,
+    moto_server: str,
     tiny_model_dir: Path,
     sample_paths: dict[str, Path],
 ) -> None:
     """On the AWS backend the test plays the Lambda function, so it decides when the second
     record appears: until then, nothing of the first result may be on the page."""
-    s3 = boto3.client("s3", endpoint_url=moto_url, region_name=REGION)
+    s3 = boto3.client("s3", endpoint_url=moto_server, region_name=REGION)
     s3.create_bucket(Bucket="stale", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     store = S3Store(s3, "stale")
     classifier = TransformersClassifier(str(tiny_model_dir))
@@ -111,7 +96,7 @@ def test_a_new_upload_takes_the_previous_result_off_the_screen_at_once(
         {
             "DERMASCAN_BACKEND": "aws",
             "DERMASCAN_BUCKET": "stale",
-            "AWS_ENDPOINT_URL": moto_url,
+            "AWS_ENDPOINT_URL": moto_server,
             "AWS_ACCESS_KEY_ID": "testing",
             "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": REGION,

@@ -16,14 +16,7 @@ from app.explain_widgets import STALE_AFTER, WHAT_IT_IS, strongest_region
 from runtime.explain import OcclusionMap
 from runtime.keys import KeyLayout
 from runtime.stores import LocalStore
-from tests.app.conftest import new_app
-from tests.app.test_aws_app import (  # noqa: F401  (fixtures)
-    BUCKET,
-    QueueWorker,
-    moto_server,
-    stack,
-    worker,
-)
+from tests.app.conftest import BUCKET, QueueWorker, new_app
 from tests.app.test_local_app import classify_upload, open_result, texts
 from tests.aws import REGION
 
@@ -81,7 +74,7 @@ def test_a_failed_result_offers_no_explanation(local_env: Path) -> None:
 
 
 def test_on_aws_the_function_computes_it_once_and_the_page_shows_it(
-    worker: QueueWorker,  # noqa: F811  (the fixture imported above)
+    worker: QueueWorker,
     sample_paths: dict[str, Path],
 ) -> None:
     at = classify_upload(new_app(), "a.jpg", sample_paths["bcc"].read_bytes())
@@ -117,7 +110,7 @@ def test_on_aws_the_function_computes_it_once_and_the_page_shows_it(
 
 
 def test_on_aws_a_requested_explanation_shows_that_it_is_being_computed(
-    stack: str,  # noqa: F811  (the fixture imported above; no worker: nothing answers)
+    stack: str,  # no worker: nothing answers
     sample_paths: dict[str, Path],
 ) -> None:
     classifier = QueueWorker(stack, f"arn:aws:sqs:{REGION}:123456789012:uploads")
@@ -153,7 +146,7 @@ def test_the_maps_sentence_points_at_a_region_only_when_masking_one_lowered_the_
 
 
 def test_on_aws_a_request_that_never_got_an_answer_can_be_made_again(
-    stack: str,  # noqa: F811  (the fixture imported above; no worker: nothing answers)
+    stack: str,  # no worker: nothing answers
     sample_paths: dict[str, Path],
 ) -> None:
     classifier = QueueWorker(stack, f"arn:aws:sqs:{REGION}:123456789012:uploads")
