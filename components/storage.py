@@ -29,12 +29,13 @@ class StorageArgs:
     access_log_retention_days: int = 90
     queue_visibility_timeout_seconds: int = 720
     """At least 6x the function's timeout (Compute checks it)."""
-    queue_retention_days: int = DLQ_RETENTION_DAYS - 1
-    """How long an upload's notification waits to be processed. Overload then delays uploads
-    instead of deleting them: SQS drops what outlives the retention, without dead-lettering it.
-    At most 13 days, so the dead-letter queue (14, SQS's maximum) keeps even a message that
-    failed at the last moment for a day: a standard queue's DLQ counts retention from the
-    original enqueue time (SQS Developer Guide, "Setting-up dead-letter queue retention")."""
+    queue_retention_days: int = DLQ_RETENTION_DAYS
+    """How long an upload's notification waits to be processed: SQS's maximum, 14 days, so
+    overload delays uploads instead of deleting them (SQS drops what outlives the retention,
+    without dead-lettering it). The dead-letter queue keeps 14 days too, the most it can: a
+    standard queue's DLQ counts retention from the original enqueue time (SQS Developer Guide,
+    "Setting-up dead-letter queue retention"), so only a message that waited almost 14 days and
+    then failed would leave the DLQ soon after; the queue-age alarm fires days before that."""
     max_receive_count: int = 5
     layout: KeyLayout = field(default_factory=KeyLayout)
     """Where uploads and results live: the notification filter and lifecycle rules follow it."""
@@ -57,11 +58,10 @@ class StorageArgs:
             raise ValueError(
                 f"StorageArgs.max_receive_count must be at least 5, got {self.max_receive_count}"
             )
-        if not 1 <= self.queue_retention_days < DLQ_RETENTION_DAYS:
+        if not 1 <= self.queue_retention_days <= DLQ_RETENTION_DAYS:
             raise ValueError(
-                f"StorageArgs.queue_retention_days must be 1-{DLQ_RETENTION_DAYS - 1}, so the "
-                f"dead-letter queue ({DLQ_RETENTION_DAYS} days, the SQS maximum) outlives it; "
-                f"got {self.queue_retention_days}"
+                f"StorageArgs.queue_retention_days must be 1-{DLQ_RETENTION_DAYS} (the SQS "
+                f"maximum, which its dead-letter queue keeps); got {self.queue_retention_days}"
             )
 
 

@@ -49,6 +49,7 @@ LOCAL_STORAGE_INSTANCE = re.compile(
 # The team's security bar: "a supported runtime (python3.12 or newer)". Older Pythons are the
 # first to leave Lambda's supported runtimes, after which functions can no longer be updated.
 MIN_PYTHON_MINOR = 12
+MAX_QUEUE_RETENTION_SECONDS = 1_209_600  # 14 days (SQS API Reference, MessageRetentionPeriod)
 # A cost-allocation tag filter of AWS Budgets: "user:<tag key>$<tag value>".
 TAG_KEY_VALUE = re.compile(r"user:[^$]+\$.+")
 
@@ -459,7 +460,8 @@ def queue_encryption(props: Mapping[str, Any]) -> Findings:
 def queues_have_dead_letters(
     queues: Mapping[str, Mapping[str, Any]], dead_letter_of: Mapping[str, str]
 ) -> Findings:
-    """Every queue has a DLQ (``maxReceiveCount`` >= 5) or is one, and a DLQ outlives its source.
+    """Every queue has a DLQ (``maxReceiveCount`` >= 5) or is one, and a DLQ outlives its source:
+    it keeps messages longer, or (when it is at SQS's maximum) as long.
 
     Args:
         queues: queue name -> its properties.
@@ -488,7 +490,9 @@ def queues_have_dead_letters(
             )
             if UNKNOWN in retentions:
                 findings.unknown.append(f"the retention of queue {name} or of its DLQ")
-            elif int(retentions[0]) <= int(retentions[1]):
+            elif int(retentions[0]) < int(retentions[1]) or (
+                int(retentions[0]) == int(retentions[1]) < MAX_QUEUE_RETENTION_SECONDS
+            ):
                 findings.append(f"{name}: its DLQ must keep messages longer than it does")
         elif name not in dead_letter_queues:
             findings.append(f"{name} has no dead-letter queue and is none")

@@ -225,11 +225,12 @@ def test_overload_delays_uploads_and_never_deletes_them() -> None:
     """SQS API Reference, SetQueueAttributes, ``MessageRetentionPeriod``: 60 s to 1,209,600 s
     (14 days), default 4 days; a message older than that is deleted, never dead-lettered. SQS
     Developer Guide, "Setting-up dead-letter queue retention": a standard queue's messages keep
-    their original enqueue time in the DLQ, so the DLQ must keep messages longer than the queue.
-    Hence the DLQ at the maximum and the queue one day under it (not SQS's 4-day default)."""
+    their original enqueue time in the DLQ, so the DLQ must keep messages longer than the queue,
+    or as long when both are at the maximum. Hence both at the maximum (not SQS's 4-day
+    default)."""
     mocks = stack()
     retention = {q.name: q.inputs["messageRetentionSeconds"] for q in mocks.of_type(QUEUE)}
-    assert retention == {"storage-uploads-dlq": 1_209_600, "storage-uploads": 1_209_600 - 86_400}
+    assert retention == {"storage-uploads-dlq": 1_209_600, "storage-uploads": 1_209_600}
 
 
 def test_the_function_outlasts_its_endpoint_attempts_and_the_queue_outlasts_it() -> None:

