@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -26,6 +27,7 @@ from runtime.confirmed import (
     confirmed_results,
     latest_outcomes,
     outcome_history,
+    outcome_keys,
     record_outcome,
 )
 from runtime.explain import OcclusionMap
@@ -289,9 +291,23 @@ class Backend:
         """A result's confirmed outcomes, the one that counts first."""
         return outcome_history(self.results.store, self.results.layout, owner, prediction_id)
 
-    def latest_outcomes(self, owner: str) -> dict[str, ConfirmedOutcome]:
-        """The outcome that counts for each confirmed result of ``owner``, by id."""
-        return latest_outcomes(self.results.store, self.results.layout, owner)
+    def outcome_keys(self, owner: str) -> dict[str, list[str]]:
+        """Which results of ``owner`` are confirmed: their outcome entries' keys, by id
+        (``confirmed.outcome_keys``: listings only)."""
+        return outcome_keys(self.results.store, self.results.layout, owner)
+
+    def latest_outcomes(
+        self,
+        owner: str,
+        *,
+        listed: Mapping[str, Sequence[str]] | None = None,
+        only: Collection[str] | None = None,
+    ) -> dict[str, ConfirmedOutcome]:
+        """The outcome that counts for each confirmed result of ``owner``, by id; with
+        ``only``, for those results alone (``confirmed.latest_outcomes``)."""
+        return latest_outcomes(
+            self.results.store, self.results.layout, owner, listed=listed, only=only
+        )
 
     def performance(self, owner: str) -> ConfirmedReport:
         """Live accuracy over ``owner``'s confirmed results, with the triage rule in use (the

@@ -56,10 +56,18 @@ def _outcome_line(outcome: ConfirmedOutcome) -> str:
     )
 
 
-def history_outcome(prediction: Prediction, outcome: ConfirmedOutcome | None) -> None:
-    """A History card's confirmed diagnosis and the model's agreement (nothing if none)."""
+def history_outcome(
+    prediction: Prediction, outcome: ConfirmedOutcome | None, recorded: bool = False
+) -> None:
+    """A History card's confirmed diagnosis and the model's agreement; nothing if none was
+    recorded, and a sentence if one was (``recorded``) but none of it can be read."""
     if outcome is not None:
         st.markdown(f"**Confirmed:** {_outcome_line(outcome)}.  \n{agreement(prediction, outcome)}")
+    elif recorded:
+        st.markdown(
+            "**Confirmed outcome unreadable:** it is damaged or was written by another version "
+            "of dermascan, and counts nowhere. Record it again on the result's page."
+        )
 
 
 def confirmation_choice() -> Confirmation:

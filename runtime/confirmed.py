@@ -14,7 +14,7 @@ object.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
@@ -110,18 +110,14 @@ def latest_outcome(
     return None
 
 
-def latest_outcomes(
+def outcome_keys(
     store: Store,
     layout: KeyLayout,
     owner: str,
     on_unreadable: OnUnreadable = log_unreadable_outcome,
-    readers: int = DEFAULT_READERS,
-) -> dict[str, ConfirmedOutcome]:
-    """The outcome that counts for each of an owner's confirmed results, by prediction id.
-
-    One listing of the owner's outcomes, then one read per result (more only where the newest
-    entry is unreadable), ``readers`` at a time.
-    """
+) -> dict[str, list[str]]:
+    """Which of an owner's results have confirmed outcomes: each one's entry keys, newest first,
+    by prediction id. Listings only (one request per thousand entries), no reads."""
     entries: dict[str, list[str]] = {}
     for key in _keys(store, layout.outcomes_prefix(owner)):
         try:
@@ -130,8 +126,32 @@ def latest_outcomes(
             on_unreadable(UnreadableRecord(key, "not an outcome key of this layout"))
             continue
         entries.setdefault(prediction_id, []).append(key)  # listed newest first
+    return entries
 
-    def newest(keys: list[str]) -> ConfirmedOutcome | None:
+
+def latest_outcomes(
+    store: Store,
+    layout: KeyLayout,
+    owner: str,
+    on_unreadable: OnUnreadable = log_unreadable_outcome,
+    readers: int = DEFAULT_READERS,
+    *,
+    listed: Mapping[str, Sequence[str]] | None = None,
+    only: Collection[str] | None = None,
+) -> dict[str, ConfirmedOutcome]:
+    """The outcome that counts for each of an owner's confirmed results, by prediction id.
+
+    One listing of the owner's outcomes (none if ``listed``, an ``outcome_keys`` already made,
+    is given), then one read per result (more only where the newest entry is unreadable),
+    ``readers`` at a time; with ``only``, only those results' outcomes are read (a History
+    page's, however many results are confirmed).
+    """
+    entries = listed if listed is not None else outcome_keys(store, layout, owner, on_unreadable)
+    if only is not None:
+        wanted = set(only)
+        entries = {i: keys for i, keys in entries.items() if i in wanted}
+
+    def newest(keys: Sequence[str]) -> ConfirmedOutcome | None:
         for key in keys:
             outcome = _read_outcome(store, layout, key, on_unreadable)
             if outcome is not None:

@@ -40,8 +40,8 @@ levels = left.multiselect(
 classes = middle.multiselect("Top class", CLASSES, format_func=class_label, key="history_classes")
 errors_only = right.toggle("Errors only", key="history_errors")
 filters = HistoryFilter(frozenset(classes), frozenset(levels), errors_only)
-outcomes = backend.latest_outcomes(owner)  # which results are confirmed, and as what
-filters = outcome_filter(filters, confirmation_choice(), frozenset(outcomes))
+listed = backend.outcome_keys(owner)  # which results are confirmed: listings, no reads
+filters = outcome_filter(filters, confirmation_choice(), frozenset(listed))
 
 # The cursors of the pages seen so far, and how many results came before each; a change of
 # filters starts again at the newest.
@@ -55,6 +55,8 @@ before: list[int] = st.session_state["history_before"]
 page = history(
     backend, owner, limit=PAGE_SIZE, cursor=cursors[-1], filters=filters, thumbnails=True
 )
+# What this page's results were confirmed as: a read each, however many results are confirmed.
+outcomes = backend.latest_outcomes(owner, listed=listed, only=[e.id for e in page.entries])
 
 
 def card(entry: HistoryEntry) -> None:
@@ -77,7 +79,7 @@ def card(entry: HistoryEntry) -> None:
                     f"**{percent(verdict.malignant_total)}**  \n"
                     f"Top class: {class_label(top)}, {percent(record.scores[top])}  \n{stamp}"
                 )
-                history_outcome(record, outcomes.get(entry.id))
+                history_outcome(record, outcomes.get(entry.id), entry.id in listed)
             elif record is not None:
                 reason = record.error.message if record.error else "No reason was recorded."
                 st.markdown(f"**Not classified:** {plain(reason)}  \n{stamp}")

@@ -14,11 +14,11 @@ from streamlit.testing.v1 import AppTest
 
 from runtime.cli import EXIT_OK, main
 from runtime.confirmed import outcome_history
-from runtime.keys import KeyLayout
+from runtime.keys import KeyLayout, new_id
 from runtime.stores import LocalStore
 from tests.app.conftest import new_app
 from tests.app.test_local_app import classify_upload, open_result, opened_ids, texts
-from tests.confirmed_cases import SEEDED, seed
+from tests.confirmed_cases import SEEDED, START, confirm, scores_with, seed, store_prediction
 
 
 def read(at: AppTest) -> str:
@@ -95,7 +95,7 @@ def test_history_filters_by_confirmation_and_says_whether_the_model_agreed(
     confirmed = {i for i, case in zip(ids, SEEDED, strict=False) if case.truth is not None}
 
     shown = history("confirmed")
-    assert opened_ids(shown) == sorted(confirmed)  # newest first
+    assert opened_ids(shown) == sorted(confirmed | {ids[-1]})  # newest first
     said = read(shown)
     # Agreeing: cases 1, 3, 4, 6; not: 2 (corrected to mel), 5, 7; other: 8.
     assert said.count("The model agreed: its top class was the confirmed diagnosis.") == 4
@@ -103,10 +103,13 @@ def test_history_filters_by_confirmation_and_says_whether_the_model_agreed(
     assert said.count("Agreement does not apply") == 1
     assert "Confirmed: Melanoma (mel), by histopathology on 2026-11-15." in said
 
+    # History tells confirmed results by their listed outcomes (no reads beyond its page), so
+    # the one whose only outcome cannot be read is among them, and its card says so.
+    assert said.count("Confirmed outcome unreadable") == 1
+
     unconfirmed = history("unconfirmed")
-    # Never confirmed, and the one whose only outcome cannot be read.
-    assert opened_ids(unconfirmed) == sorted({ids[-2], ids[-1]})
-    assert "Confirmed:" not in read(unconfirmed)
+    assert opened_ids(unconfirmed) == [ids[-2]]  # never confirmed
+    assert "Confirmed" not in read(unconfirmed)
     assert len(opened_ids(history("all"))) == len(ids)
 
 
@@ -182,3 +185,31 @@ def test_the_performance_page_without_confirmed_results_says_how_to_get_some(
     assert {m.label: m.value for m in at.metric}["Confirmed results"] == "0"
     assert "Too few confirmed cases for reliable figures" in texts(at)
     assert "No figures yet." in texts(at)
+
+
+def test_history_reads_the_outcomes_of_its_page_only(
+    local_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A clinic confirms results for years: a History page must read its own 50 results'
+    outcomes, not every outcome the clinic ever recorded."""
+    store = LocalStore(local_env)
+    for n in range(120):
+        prediction_id = new_id(START + timedelta(minutes=n))
+        store_prediction(store, "local", prediction_id, scores_with("nv", 0.8))
+        confirm(store, "local", prediction_id, "nv")
+    read_keys: list[str] = []
+    get = LocalStore.get
+
+    def counted(self: LocalStore, key: str, max_bytes: int | None = None) -> bytes:
+        read_keys.append(key)
+        return get(self, key, max_bytes)
+
+    monkeypatch.setattr(LocalStore, "get", counted)
+    at = new_app()
+    at.switch_page("app_pages/history.py").run()
+    assert not at.exception, at.exception
+    shown = opened_ids(at)
+    assert len(shown) == 50
+    assert read(at).count("The model agreed") == 50  # every card has its outcome
+    outcomes_read = {key.split("/")[2] for key in read_keys if key.startswith("outcomes/")}
+    assert outcomes_read == set(shown)
