@@ -20,7 +20,11 @@ _log = logging.getLogger(__name__)
 _PAGE: Final = 500
 SETTLE_SECONDS: Final = 5.0
 """How long after a deletion that found work in flight (``unfinished``) it looks again: far
-longer than the function takes from its last check to its last write (one or two PUTs)."""
+longer than a write takes that was already under way at the function's check (one PUT, two
+for an explanation), unless S3 is failing and retrying."""
+SETTLE_PASSES: Final = 3
+"""At most this many more looks, each while the previous one still found work in flight (on
+a shared history, another visitor may upload during a deletion of everything)."""
 _MAX_CASE_BYTES: Final = 8192
 
 
@@ -97,10 +101,10 @@ def unfinished(deleted: Collection[str], layout: KeyLayout) -> bool:
     classified) or an explanation request without its explanation (being explained).
 
     The Lambda function cannot be waited for, and its role may write results but not delete
-    them. It looks for the upload (the record) again just before it writes a record (an
-    explanation), so what can still land after a deletion is what it wrote before that check
-    or in the moment after it: the model input, or an explanation. A second pass a few
-    seconds later (``SETTLE_SECONDS``) finds and deletes those.
+    them. It looks for the upload (for an explanation, the record) again just before each
+    write and writes nothing once it is gone, so what can still land after a deletion is a
+    write already under way at that check: the model input, the record or the explanation.
+    Another pass a few seconds later (``SETTLE_SECONDS``) finds and deletes it.
     """
     keys = set(deleted)
     for key in keys:
@@ -116,7 +120,9 @@ def unfinished(deleted: Collection[str], layout: KeyLayout) -> bool:
                 owner, prediction_id = layout.parse_explain_request_key(key)
             except InvalidKey:
                 continue  # never answered: the function ignores what it cannot parse
-            if layout.explanation_keys(owner, prediction_id)[1] not in keys:
+            # Both: the map and its parameters land one after the other, and a deletion that
+            # checked the map a moment before it landed deleted only the parameters.
+            if not keys.issuperset(layout.explanation_keys(owner, prediction_id)):
                 return True
     return False
 

@@ -41,6 +41,10 @@ class NotExplainable(ExplanationError):
     Permanent: asking again does not help until the result exists."""
 
 
+class ResultDeleted(NotExplainable):
+    """The result was deleted while it was explained; nothing of the explanation is stored."""
+
+
 @dataclass(frozen=True)
 class Explanation:
     """A stored explanation: the map, and what made it when."""
@@ -124,7 +128,7 @@ def explain(
     occlusion = occlusion_map(model_input, classifier.classify_many, target=target, grid=grid)
     if not store.exists(layout.prediction_key(owner, prediction_id)):
         # Deleted while this ran: storing the map now would outlive the deletion.
-        raise NotExplainable(f"the result {prediction_id} was deleted while it was explained")
+        raise ResultDeleted(f"the result {prediction_id} was deleted while it was explained")
     store.put(png_key, heatmap_png(occlusion), "image/png")
     explanation = Explanation(
         occlusion=occlusion,

@@ -37,7 +37,7 @@ from runtime.classifiers import BatchClassifier, SageMakerClassifier, sagemaker_
 from runtime.deadlines import DeadlineExceeded, RequestDeadline
 from runtime.events import CreatedObject, created_objects
 from runtime.explain import ExplanationError
-from runtime.explaining import Explanation, explain
+from runtime.explaining import Explanation, ResultDeleted, explain
 from runtime.keys import InvalidKey
 from runtime.outcomes import ConfirmedOutcome, InvalidOutcome, agrees
 from runtime.pipeline import process_upload
@@ -152,6 +152,10 @@ def classify_upload(
         )
         _count("UnreadableRecords", "source", "pipeline")
         return
+    if prediction.error is not None and prediction.error.code == "upload_missing":
+        # Deleted by its owner or expired by the retention rule before it was classified:
+        # nothing is stored, so this count is the only trace (a backlog outliving uploads).
+        _count("UploadsGoneBeforeClassified", "stage", "read")
     logger.info(
         # Nothing new: stored by an earlier delivery, or the upload was deleted meanwhile.
         "prediction stored" if stored else "nothing new stored",
@@ -180,6 +184,9 @@ def answer_explain_request(
         occlusion = explain(
             store, settings.layout, classifier, owner, prediction_id, on_new=explanation_metrics
         )
+    except ResultDeleted:
+        logger.info("explanation not stored: its result was deleted meanwhile", extra={"key": key})
+        return
     except (InvalidKey, ExplanationError) as problem:
         logger.error("explanation not made", extra={"key": key, "reason": str(problem)})
         _count("ExplanationsRefused", "reason", type(problem).__name__)

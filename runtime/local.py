@@ -91,8 +91,8 @@ class LocalPipeline:
         """Delete one result and everything derived from it (``deletion.delete_result``).
 
         A result still queued is taken off the queue and one being classified is waited for
-        first: its worker would otherwise write the record (or an "upload missing" one) after
-        the deletion, bringing the result back. The upload is deleted first, so nothing can
+        first: its worker would otherwise write the thumbnail or the record after the
+        deletion, bringing the result back. The upload is deleted first, so nothing can
         queue it again; should something have queued it meanwhile, the deletion runs again.
 
         Returns:

@@ -170,9 +170,11 @@ def process_upload(
     cannot both write one. The model input is kept as a thumbnail for the history view, and the
     case details given with the upload (its reference and note) go into the record.
 
-    A deletion wins: an upload deleted before it is read gets no record, and neither does one
-    deleted while it is classified (the upload is looked for again just before the record is
-    written).
+    A deletion wins, as far as a function that may not delete can make it: an upload deleted
+    before it is read gets no record; the upload is looked for again just before the thumbnail
+    and just before the record are written, and neither is written once it is gone. What a
+    deletion can still miss is a write already under way at its check (one PUT): the app's
+    deletion looks again for it (``deletion.unfinished``).
 
     Args:
         key: the upload's key, ``uploads/<owner>/<id>.<ext>`` (already URL-decoded).
@@ -221,11 +223,7 @@ def process_upload(
         thumbnail: list[Future[None]] = []
 
         def keep_thumbnail(prepared: PreparedImage) -> None:
-            key = layout.thumbnail_key(upload.owner, upload.id)
-            # Derived: made again from the upload if a crash loses it, so it needs no fsync.
-            thumbnail.append(
-                _WRITERS.submit(store.put, key, prepared.jpeg, "image/jpeg", derived=True)
-            )
+            thumbnail.append(_WRITERS.submit(_keep_thumbnail, store, layout, upload, prepared))
 
         try:
             record = classify_image(
@@ -246,8 +244,8 @@ def process_upload(
         record = dataclasses.replace(record, reference=case.reference, note=case.note)
     if not store.exists(key):
         # Deleted while it was classified. The function may not delete (its role only writes
-        # results), so it writes nothing more; the deletion removes the thumbnail written
-        # before the model ran (``deletion.unfinished`` says to look again for it).
+        # results), so it writes nothing more; a thumbnail already under way is the app's
+        # deletion's to find (``deletion.unfinished`` says to look again).
         _log.info("upload %s was deleted while it was classified; no record is stored", key)
         return record
     if store.put_if_absent(prediction_key, record.to_json().encode("utf-8"), "application/json"):
@@ -261,6 +259,17 @@ def process_upload(
         # the caller acknowledge an upload that may never get one.
         raise ConcurrentWrite(f"{prediction_key} is being written by another worker")
     return winner
+
+
+def _keep_thumbnail(
+    store: Store, layout: KeyLayout, upload: Upload, prepared: PreparedImage
+) -> None:
+    """Store the model input as the upload's thumbnail, unless the upload was deleted
+    meanwhile (looked for just before the write, as the record is)."""
+    if store.exists(upload.key):
+        # Derived: made again from the upload if a crash loses it, so it needs no fsync.
+        key = layout.thumbnail_key(upload.owner, upload.id)
+        store.put(key, prepared.jpeg, "image/jpeg", derived=True)
 
 
 def _case_details(store: Store, layout: KeyLayout, upload: Upload) -> CaseDetails:

@@ -8,7 +8,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from runtime.cases import CaseDetails
-from runtime.deletion import SETTLE_SECONDS, delete_owner, delete_result, unfinished
+from runtime.deletion import (
+    SETTLE_PASSES,
+    SETTLE_SECONDS,
+    delete_owner,
+    delete_result,
+    unfinished,
+)
 from runtime.explain import OcclusionMap
 from runtime.explaining import NotExplainable, stored_explanation
 from runtime.images import ImageLimits
@@ -57,24 +63,30 @@ class RemotePipeline:
     def delete(self, prediction_id: str, owner: str) -> list[str]:
         """Delete one result and everything derived from it (``deletion.delete_result``).
 
-        A result the function is still classifying or explaining can have its model input or
-        explanation land just after the deletion (the function cannot be stopped or waited
-        for): the deletion then looks again ``SETTLE_SECONDS`` later (``deletion.unfinished``).
+        A result the function is still classifying or explaining can have a write land just
+        after the deletion (the function cannot be stopped or waited for): the deletion then
+        looks again ``SETTLE_SECONDS`` later, while it still finds work in flight
+        (``deletion.unfinished``), at most ``SETTLE_PASSES`` times.
         """
-        deleted = delete_result(self.store, self.layout, owner, prediction_id)
-        if unfinished(deleted, self.layout):
-            self._settle(SETTLE_SECONDS)
-            deleted += delete_result(self.store, self.layout, owner, prediction_id)
-        return deleted
+        return self._until_settled(
+            lambda: delete_result(self.store, self.layout, owner, prediction_id)
+        )
 
     def delete_owner(self, owner: str) -> int:
         """Delete everything of ``owner`` in the bucket (``deletion.delete_owner``), looking
-        again ``SETTLE_SECONDS`` later if work was in flight, as ``delete`` does."""
-        deleted = delete_owner(self.store, self.layout, owner)
-        if unfinished(deleted, self.layout):
+        again while work was in flight, as ``delete`` does."""
+        return len(self._until_settled(lambda: delete_owner(self.store, self.layout, owner)))
+
+    def _until_settled(self, deletion: Callable[[], list[str]]) -> list[str]:
+        this_pass = deletion()
+        deleted = list(this_pass)
+        for _ in range(SETTLE_PASSES):
+            if not unfinished(this_pass, self.layout):
+                break
             self._settle(SETTLE_SECONDS)
-            deleted += delete_owner(self.store, self.layout, owner)
-        return len(deleted)
+            this_pass = deletion()
+            deleted += this_pass
+        return deleted
 
     def wait(self, prediction_id: str, owner: str, timeout: float | None = None) -> Prediction:
         """Poll for the record.

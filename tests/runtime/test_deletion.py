@@ -14,7 +14,7 @@ import pytest
 
 from runtime.cases import CaseDetails, reference_digest
 from runtime.classifiers import Scores
-from runtime.deletion import SETTLE_SECONDS, delete_owner, delete_result
+from runtime.deletion import SETTLE_SECONDS, delete_owner, delete_result, unfinished
 from runtime.explaining import NotExplainable, explain
 from runtime.images import ImageLimits
 from runtime.keys import KeyLayout, Upload, new_id
@@ -298,16 +298,17 @@ class HeldWrites:
 
 
 @pytest.mark.parametrize("whole_owner", [False, True], ids=["one result", "all of mine"])
-@pytest.mark.parametrize("work", ["classifying", "explaining"])
+@pytest.mark.parametrize("work", ["thumbnail", "record", "explanation"])
 def test_on_aws_what_the_function_writes_just_after_a_deletion_is_deleted_too(
     store: Store, sample_jpeg: bytes, work: str, whole_owner: bool
 ) -> None:
     """The function cannot be waited for: the app's deletion sees work in flight (an upload
-    without a record, an explanation request without an explanation) and looks again."""
+    without a record, an explanation request without an explanation) and looks again. Each
+    case holds one of the function's writes past its check, until the deletion has looked."""
     upload = new_upload(store, sample_jpeg, "P-4")
     run: Callable[..., object]
-    if work == "classifying":
-        held = HeldWrites(store, LAYOUT.thumbnails)
+    if work in ("thumbnail", "record"):
+        held = HeldWrites(store, LAYOUT.thumbnails if work == "thumbnail" else LAYOUT.predictions)
         run = partial(process_upload, upload.key, classifier=FakeClassifier(), layout=LAYOUT)
     else:
         process_upload(upload.key, store=store, classifier=FakeClassifier(), layout=LAYOUT)
@@ -323,7 +324,7 @@ def test_on_aws_what_the_function_writes_just_after_a_deletion_is_deleted_too(
         )
     function = threading.Thread(target=run, kwargs={"store": held})
     function.start()
-    assert held.writing.wait(timeout=30)  # past its last check, its write not yet landed
+    assert held.writing.wait(timeout=30)  # past its check, its write not yet landed
     waited: list[float] = []
 
     def settle(seconds: float) -> None:
@@ -350,4 +351,69 @@ def test_the_function_stores_no_explanation_of_a_result_deleted_while_it_explain
     classifier.deletion = deletion(store, "alice", upload.id, whole_owner)
     with pytest.raises(NotExplainable, match="was deleted while it was explained"):
         explain(store, LAYOUT, classifier, "alice", upload.id, grid=2)
+    assert every_key(store) == set()
+
+
+def test_a_deletion_that_caught_only_half_an_explanation_looks_again() -> None:
+    """The map lands just after the deletion looked for it, the parameters just before they
+    were looked for: only the parameters were deleted, and the map must be found later."""
+    png, params = LAYOUT.explanation_keys("alice", new_id())
+    request = LAYOUT.explain_request_key("alice", params.split("/")[2].removesuffix(".json"))
+    assert unfinished([request, params], LAYOUT)
+    assert not unfinished([request, png, params], LAYOUT)
+
+
+def test_deleting_everything_looks_again_while_each_look_finds_work_in_flight(
+    store: Store, sample_jpeg: bytes
+) -> None:
+    """On a shared history another visitor can upload while everything is being deleted: the
+    second look deletes that upload, whose function then writes its model input, so a third
+    look is needed. Each look ``settle`` stands for plays what happened meanwhile."""
+    new_upload(store, sample_jpeg)  # being classified: no record yet
+    later: list[Upload] = []
+    landed: list[str] = []
+
+    def land() -> None:
+        """The later upload's function read it before the second look: its model input
+        lands some seconds after, whether or not anyone looks again."""
+        if later and not landed:
+            landed.append(LAYOUT.thumbnail_key("alice", later[0].id))
+            store.put(landed[0], sample_jpeg, "image/jpeg")
+
+    def settle(seconds: float) -> None:
+        if not later:
+            later.append(new_upload(store, sample_jpeg))  # another visitor's upload
+        else:
+            land()
+
+    RemotePipeline(store, layout=LAYOUT, settle=settle).delete_owner("alice")
+    land()  # (a no-op if it landed while the deletion was still looking)
+    assert landed
+    assert every_key(store) == set()
+
+
+class DeletedAfterRead(HeldWrites):
+    """A store whose ``key`` is deleted (by ``deletion``) right after the function reads it:
+    the owner deleting while the function prepares the image."""
+
+    def __init__(self, store: Store, key: str, deletion: Callable[[], object]) -> None:
+        super().__init__(store)
+        self.key = key
+        self.deletion = deletion
+
+    def get(self, key: str, max_bytes: int | None = None) -> bytes:
+        data = self.store.get(key, max_bytes)
+        if key == self.key:
+            self.deletion()
+        return data
+
+
+def test_the_function_writes_no_model_input_for_an_upload_deleted_after_it_read_it(
+    store: Store, sample_jpeg: bytes
+) -> None:
+    upload = new_upload(store, sample_jpeg, "P-5")
+    deleting = DeletedAfterRead(
+        store, upload.key, lambda: delete_result(store, LAYOUT, "alice", upload.id)
+    )
+    process_upload(upload.key, store=deleting, classifier=FakeClassifier(), layout=LAYOUT)
     assert every_key(store) == set()

@@ -326,6 +326,20 @@ def test_an_unreadable_record_is_reported_once_and_not_retried_forever(
     assert body == b'{"schema_version": 1'  # left for someone to look at, not overwritten
 
 
+def test_an_upload_deleted_before_the_function_runs_leaves_no_record_and_is_counted(
+    deployment: Deployment, sample_jpeg: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
+    drain_test_event(deployment)
+    key = deployment.upload(sample_jpeg)
+    records = deployment.receive()
+    deployment.s3.delete_object(Bucket=BUCKET, Key=key)  # its owner deleted it meanwhile
+
+    assert deployment.invoke(records) == {"batchItemFailures": []}
+    assert deployment.record(key) is None  # a record now would outlive the deletion
+    assert deployment.endpoint.requests == []
+    assert values(emitted(capsys), "UploadsGoneBeforeClassified") == [1.0]
+
+
 def test_keys_outside_the_notified_prefixes_are_ignored(deployment: Deployment) -> None:
     drain_test_event(deployment)
     body = {
