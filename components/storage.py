@@ -63,6 +63,13 @@ class StorageArgs:
                 f"StorageArgs.queue_retention_days must be 1-{DLQ_RETENTION_DAYS} (the SQS "
                 f"maximum, which its dead-letter queue keeps); got {self.queue_retention_days}"
             )
+        if self.queue_retention_days > self.upload_retention_days:
+            raise ValueError(
+                f"StorageArgs.queue_retention_days ({self.queue_retention_days}) must not exceed "
+                f"upload_retention_days ({self.upload_retention_days}): an upload that expires "
+                "while its notification waits is never classified. Set queueRetentionDays to "
+                f"{self.upload_retention_days} or less."
+            )
 
 
 class Storage(pulumi.ComponentResource):

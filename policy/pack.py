@@ -154,7 +154,8 @@ STACK_RULES = (
     ),
     StackRule(
         "sqs-dead-letters",
-        "Every queue has a dead-letter queue, or is one that outlives its source.",
+        "Every queue has a dead-letter queue, or is one that outlives its source (or keeps "
+        "as long, at the SQS maximum).",
         rules.dead_letter_queues,
     ),
     StackRule(

@@ -125,7 +125,9 @@ def test_uploads_results_and_old_versions_expire(serverless: RecordingMocks) -> 
 
 
 def test_the_retention_is_configurable() -> None:
-    mocks = run_stack({**STACK_CONFIG, "dermascan:uploadRetentionDays": "7"})
+    mocks = run_stack(
+        {**STACK_CONFIG, "dermascan:uploadRetentionDays": "7", "dermascan:queueRetentionDays": "7"}
+    )
     bucket = mocks.one(BUCKET, "storage-images")
     lifecycle = for_bucket(
         mocks, "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration", bucket
@@ -251,6 +253,8 @@ def test_the_stacks_notification_on_moto_announces_what_the_function_handles_and
         ({"queue_retention_days": 15}, "queue_retention_days"),
         ({"queue_retention_days": 0}, "queue_retention_days"),
         ({"upload_retention_days": 0}, "upload_retention_days"),
+        # An upload must outlive the longest its notification can wait.
+        ({"upload_retention_days": 7}, "must not exceed upload_retention_days"),
     ],
 )
 def test_storage_args_refuse_unsafe_values(changes: dict[str, object], field: str) -> None:
