@@ -140,19 +140,27 @@ def choose_file(page: Page, path: Path, attempts: int = 3) -> None:
     Chromium under load sometimes drops a file set while Streamlit redraws the uploader (CI
     lost one even after ``idle``); the uploader then shows no file and nothing happens. The
     file is chosen again only in that case, and at most ``attempts`` times: what the app does
-    with a file it did receive is for the caller to check."""
+    with a file it did receive is for the caller to check. Each attempt waits for the app to be
+    idle and the uploader enabled (Streamlit disables it while its connection is lost)."""
     listed = page.get_by_role("button", name=f"Remove {path.name}", exact=True)
+    enabled = page.locator('[data-testid="stFileUploaderDropzone"][aria-disabled="false"]')
     for _ in range(attempts):
         idle(page)  # a file set while a rerun redraws the uploader is lost
+        enabled.first.wait_for(timeout=60_000)
         page.locator('input[type="file"]').set_input_files(path)
         try:
             listed.wait_for(timeout=20_000)
             return
         except PlaywrightTimeout:
             continue
-    uploader = page.locator('[data-testid="stFileUploader"]').aria_snapshot()
+    state = page.locator('[data-testid="stApp"]').first.get_attribute("data-test-script-state")
+    try:
+        uploader = page.locator('[data-testid="stFileUploader"]').first.aria_snapshot(timeout=5_000)
+    except PlaywrightTimeout:
+        uploader = "(no file uploader on the page)"
     raise AssertionError(
-        f"the uploader never listed {path.name} after {attempts} attempts:\n{uploader}"
+        f"the uploader never listed {path.name} after {attempts} attempts (script state "
+        f"{state}, uploader enabled: {enabled.count() > 0}):\n{uploader}"
     )
 
 

@@ -83,10 +83,17 @@ def behind(
         return Behind(url, LOCAL_OWNER, LocalStore(data), lambda owner: stored(data, owner))
     request.getfixturevalue("worker")  # the stack's environment, inherited by the served app
     s3 = boto3.client("s3", region_name=REGION)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
 
     def objects(owner: str) -> set[str]:
-        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET)
-        keys = {item["Key"] for page in pages for item in page.get("Contents", [])}
+        """Every key of ``owner`` with any version or delete marker left, as the stack's
+        versioned bucket keeps them."""
+        pages = s3.get_paginator("list_object_versions").paginate(Bucket=BUCKET)
+        keys = {
+            item["Key"]
+            for page in pages
+            for item in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+        }
         return {key for key in keys if key.split("/")[1:2] == [owner]}
 
     page.set_viewport_size({"width": 1366, "height": 900})
@@ -111,11 +118,14 @@ def test_delete_one_result_then_all_of_mine_and_nobody_elses(
     behind: Behind, page: Page, sample_paths: dict[str, Path]
 ) -> None:
     url, mine = behind.url, behind.owner
-    # Another owner's data, written straight into the store (as a signed-in user's would be;
-    # not an upload, which on AWS the function would go on to classify).
+    # Another owner's data, written straight into the store (as a signed-in user's would be):
+    # an upload locally; on AWS its model input, as the function would classify an upload.
     other_id = new_id()
     behind.store.put(LAYOUT.case_key("other", other_id), b"{}", "application/json")
-    behind.store.put(LAYOUT.thumbnail_key("other", other_id), b"\xff\xd8\xff", "image/jpeg")
+    if behind.owner == LOCAL_OWNER:
+        behind.store.put(LAYOUT.upload_key("other", other_id, "jpg"), b"\xff\xd8\xff", "image/jpeg")
+    else:
+        behind.store.put(LAYOUT.thumbnail_key("other", other_id), b"\xff\xd8\xff", "image/jpeg")
     theirs = behind.keys("other")
     assert len(theirs) == 2
 
