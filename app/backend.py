@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -188,6 +189,13 @@ class Backend:
     def thumbnail(self, owner: str, prediction_id: str) -> bytes | None:
         """The 224x224 model input, or None."""
         return self.results.thumbnail(owner, prediction_id)
+
+    def thumbnails(self, owner: str, prediction_ids: Sequence[str]) -> dict[str, bytes | None]:
+        """Several results' model inputs by id (None where missing), read together in one
+        bounded pool, as a History page's are: a timeline costs one round trip, not one each."""
+        with ThreadPoolExecutor(max(1, min(DEFAULT_READERS, len(prediction_ids)))) as pool:
+            found = pool.map(lambda i: self.results.thumbnail(owner, i), prediction_ids)
+            return dict(zip(prediction_ids, found, strict=True))
 
     def image(self, owner: str, prediction_id: str) -> bytes | None:
         """The uploaded file, or None."""

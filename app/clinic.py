@@ -136,14 +136,14 @@ def lesion_timeline(
         f"result before; times in {plain(zone)}."
     )
     entries = timeline(records, backend.rule)
+    pictures = backend.thumbnails(owner, [entry.prediction.id for entry in entries])
     for first in range(0, len(entries), TIMELINE_COLUMNS):
         row = entries[first : first + TIMELINE_COLUMNS]
         for number, (column, entry) in enumerate(
             zip(st.columns(TIMELINE_COLUMNS), row, strict=False), start=first + 1
         ):
             with column:
-                picture = backend.thumbnail(owner, entry.prediction.id)
-                _timeline_card(number, entry, zone, current, picture)
+                _timeline_card(number, entry, zone, current, pictures[entry.prediction.id])
 
 
 def _timeline_card(
