@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -134,17 +134,32 @@ def idle(page: Page, timeout: float = 60_000) -> None:
     app.wait_for(timeout=timeout)
 
 
-def choose_file(page: Page, path: Path, attempts: int = 3) -> None:
+def choose_file(
+    page: Page,
+    path: Path,
+    attempts: int = 3,
+    *,
+    on_fresh_page: Callable[[], None] | None = None,
+) -> None:
     """Choose ``path`` in the page's file uploader and wait until the uploader lists it.
 
-    Chromium under load sometimes drops a file set while Streamlit redraws the uploader (CI
-    lost one even after ``idle``); the uploader then shows no file and nothing happens. The
-    file is chosen again only in that case, and at most ``attempts`` times: what the app does
-    with a file it did receive is for the caller to check. Each attempt waits for the app to be
-    idle and the uploader enabled (Streamlit disables it while its connection is lost)."""
+    Streamlit lists a chosen file only once the server has answered for it over the page's
+    connection; under load that answer can be lost (CI lost files even after ``idle``; the
+    browser console then says "Cannot request file URLs"), and the uploader shows nothing. The
+    file is chosen again only in that case, at most ``attempts`` times, each time with the app
+    idle and the uploader enabled. A page in that state can stay in it: for the page's first
+    file, ``on_fresh_page`` allows a reload (a new connection) between attempts and puts back
+    what the test had entered before choosing. What the app does with a file it did receive
+    is for the caller to check."""
     listed = page.get_by_role("button", name=f"Remove {path.name}", exact=True)
     enabled = page.locator('[data-testid="stFileUploaderDropzone"][aria-disabled="false"]')
-    for _ in range(attempts):
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    for attempt in range(attempts):
+        if attempt and on_fresh_page is not None:
+            page.reload()
+            enabled.first.wait_for(timeout=60_000)
+            on_fresh_page()
         idle(page)  # a file set while a rerun redraws the uploader is lost
         enabled.first.wait_for(timeout=60_000)
         page.locator('input[type="file"]').set_input_files(path)
@@ -160,7 +175,8 @@ def choose_file(page: Page, path: Path, attempts: int = 3) -> None:
         uploader = "(no file uploader on the page)"
     raise AssertionError(
         f"the uploader never listed {path.name} after {attempts} attempts (script state "
-        f"{state}, uploader enabled: {enabled.count() > 0}):\n{uploader}"
+        f"{state}, uploader enabled: {enabled.count() > 0}):\n{uploader}\nconsole:\n"
+        + "\n".join(console[-20:])
     )
 
 

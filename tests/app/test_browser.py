@@ -47,7 +47,7 @@ def test_upload_history_and_detail_in_a_real_browser(
     page.goto(served_app)
     expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("Decision support, not a diagnosis.")).to_be_visible()
-    choose_file(page, sample_paths["mel"])
+    choose_file(page, sample_paths["mel"], on_fresh_page=lambda: None)
 
     expect(page.locator('[data-testid="stProgress"]').first).to_be_visible(timeout=120_000)
     details = page.get_by_role("link", name="Details and provenance")

@@ -73,7 +73,7 @@ def test_every_page_fits_the_screen_and_has_no_serious_accessibility_violation(
     )
     page.goto(url)
     expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible(timeout=60_000)
-    choose_file(page, sample_paths["bcc"])
+    choose_file(page, sample_paths["bcc"], on_fresh_page=lambda: None)
     details = page.get_by_role("link", name="Details and provenance")
     expect(details).to_be_visible(timeout=120_000)
     prediction_url = details.get_attribute("href") or ""
@@ -144,7 +144,7 @@ def test_the_printable_report_and_the_record_download_with_what_a_clinic_files(
     )
     page.goto(url)
     expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible(timeout=60_000)
-    choose_file(page, sample_paths["mel"])
+    choose_file(page, sample_paths["mel"], on_fresh_page=lambda: None)
     details = page.get_by_role("link", name="Details and provenance")
     expect(details).to_be_visible(timeout=120_000)
     details.click()

@@ -35,9 +35,23 @@ def start(serve: ServedApp, page: Page, data: Path, model: Path, size: tuple[int
     return url
 
 
-def classify(page: Page, image: Path, previous: str | None = None) -> str:
-    """Choose ``image`` and wait for its result; its id."""
-    choose_file(page, image)
+def file_under(page: Page, reference: str) -> None:
+    """Type the case reference the next upload is filed under."""
+    field = page.get_by_label("Case reference (optional)", exact=True)
+    field.fill(reference)
+    field.press("Tab")
+    settle(page)
+
+
+def classify(
+    page: Page,
+    image: Path,
+    previous: str | None = None,
+    on_fresh_page: Callable[[], None] | None = None,
+) -> str:
+    """Choose ``image`` and wait for its result; its id (``choose_file`` says what
+    ``on_fresh_page`` is for)."""
+    choose_file(page, image, on_fresh_page=on_fresh_page)
     details = page.get_by_role("link", name="Details and provenance")
     expect(details).to_be_visible(timeout=120_000)
     if previous is not None:
@@ -129,10 +143,8 @@ def test_delete_one_result_then_all_of_mine_and_nobody_elses(
     theirs = behind.keys("other")
     assert len(theirs) == 2
 
-    page.get_by_label("Case reference (optional)", exact=True).fill("P-1")
-    page.get_by_label("Case reference (optional)", exact=True).press("Tab")
-    settle(page)
-    doomed = classify(page, sample_paths["nv"])
+    file_under(page, "P-1")
+    doomed = classify(page, sample_paths["nv"], on_fresh_page=lambda: file_under(page, "P-1"))
     kept = classify(page, sample_paths["bcc"], previous=doomed)
     settle(page)
     assert axe_violations(page) == [], "Classify"
@@ -183,11 +195,8 @@ def test_two_uploads_with_one_reference_form_its_timeline_oldest_first_phone_and
     sample_paths: dict[str, Path],
 ) -> None:
     url = start(serve, page, tmp_path / "data", tiny_model_dir, (390, 844))
-    field = page.get_by_label("Case reference (optional)", exact=True)
-    field.fill("P-77/L2")
-    field.press("Tab")
-    settle(page)
-    first = classify(page, sample_paths["mel"])
+    file_under(page, "P-77/L2")
+    first = classify(page, sample_paths["mel"], on_fresh_page=lambda: file_under(page, "P-77/L2"))
     second = classify(page, sample_paths["nv"], previous=first)
 
     page.goto(f"{url}/prediction?id={second}")

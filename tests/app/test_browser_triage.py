@@ -115,7 +115,7 @@ def test_a_new_upload_takes_the_previous_result_off_the_screen_at_once(
     page.goto(url)
     expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible(timeout=60_000)
 
-    choose_file(page, sample_paths["mel"])
+    choose_file(page, sample_paths["mel"], on_fresh_page=lambda: None)
     expect(page.get_by_text("Classifying...")).to_be_visible(timeout=30_000)
     first = the_lambda_runs()
     first_link = page.locator(f'a[href*="id={first}"]')
@@ -159,7 +159,7 @@ def test_a_file_over_the_limit_is_refused_in_the_page_and_hides_the_earlier_resu
     )
     page.goto(url)
     expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible(timeout=60_000)
-    choose_file(page, sample_paths["mel"])
+    choose_file(page, sample_paths["mel"], on_fresh_page=lambda: None)
     chart = page.locator('[data-testid="stProgress"]').first
     expect(chart).to_be_visible(timeout=120_000)
 

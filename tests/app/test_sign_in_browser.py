@@ -81,7 +81,7 @@ def test_sign_in_through_the_provider_keeps_uploads_under_the_issuer_and_subject
     assert provider.events == ["authorize", "token"], provider.events
     expect(page.get_by_text("Classify a dermatoscopic image")).to_be_visible()
 
-    choose_file(page, sample_paths["mel"])
+    choose_file(page, sample_paths["mel"], on_fresh_page=lambda: None)
     expect(page.get_by_role("link", name="Details and provenance")).to_be_visible(timeout=120_000)
 
     owner = owner_for_identity(provider.issuer, JANE.subject)
