@@ -99,8 +99,13 @@ with st.expander("No image at hand? Try a real sample"):
         "Classify this sample", disabled=choice is None, key="classify_sample"
     )
 
-# Everything below is one slot: emptied the moment this run reaches it, so while a new image
-# is classified nothing of the previous result stays on screen.
+# Two slots, one after the other: the classification under way, then the result. The result
+# slot is emptied the moment this run reaches it, so while a new image is classified nothing
+# of the previous result stays on screen. They must be two: Streamlit sends a slot emptied and
+# refilled at once as the refill alone, and the browser keeps the children of a container that
+# replaces one at the same place until the run ends, so an old result sharing a slot with
+# "Classifying..." could stay on screen, faded, for the whole wait.
+working = st.empty()
 slot = st.empty()
 fresh_upload = uploaded is not None and st.session_state.get("submitted_file") != uploaded.file_id
 if case is None and (fresh_upload or sample_clicked):
@@ -113,11 +118,13 @@ if case is None and (fresh_upload or sample_clicked):
     )
 elif fresh_upload and uploaded is not None:
     st.session_state["submitted_file"] = uploaded.file_id  # each upload is submitted once
-    with slot.container():
+    with working.container():
         classify(backend, owner, uploaded.getvalue(), f"upload:{uploaded.file_id}", case)
+    working.empty()  # the result below says how it ended
 elif sample_clicked and choice is not None:
-    with slot.container():
+    with working.container():
         classify(backend, owner, choice.path.read_bytes(), f"sample:{choice.image_id}", case)
+    working.empty()
 
 # What is shown must belong to what is chosen now: an upload removed from the uploader takes
 # its result with it.
