@@ -14,7 +14,7 @@ object.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Final
 
@@ -103,11 +103,8 @@ def latest_outcome(
     on_unreadable: OnUnreadable = log_unreadable_outcome,
 ) -> ConfirmedOutcome | None:
     """The outcome that counts for a result (its newest readable one), or None."""
-    for key in _keys(store, layout.outcomes_prefix(owner, check_id(prediction_id))):
-        outcome = _read_outcome(store, layout, key, on_unreadable)
-        if outcome is not None:
-            return outcome
-    return None
+    keys = _keys(store, layout.outcomes_prefix(owner, check_id(prediction_id)))
+    return _newest(store, layout, keys, on_unreadable)
 
 
 def outcome_keys(
@@ -152,11 +149,7 @@ def latest_outcomes(
         entries = {i: keys for i, keys in entries.items() if i in wanted}
 
     def newest(keys: Sequence[str]) -> ConfirmedOutcome | None:
-        for key in keys:
-            outcome = _read_outcome(store, layout, key, on_unreadable)
-            if outcome is not None:
-                return outcome
-        return None
+        return _newest(store, layout, keys, on_unreadable)
 
     with ThreadPoolExecutor(max(1, min(readers, len(entries) or 1))) as pool:
         found = dict(zip(entries, pool.map(newest, entries.values()), strict=True))
@@ -209,6 +202,17 @@ def _keys(store: Store, prefix: str) -> Iterator[str]:
         cursor = page.next_cursor
         if cursor is None:
             return
+
+
+def _newest(
+    store: Store, layout: KeyLayout, keys: Iterable[str], on_unreadable: OnUnreadable
+) -> ConfirmedOutcome | None:
+    """The first readable outcome among ``keys`` (listed newest first): the one that counts."""
+    for key in keys:
+        outcome = _read_outcome(store, layout, key, on_unreadable)
+        if outcome is not None:
+            return outcome
+    return None
 
 
 def _read_outcome(

@@ -109,18 +109,24 @@ def test_on_aws_the_function_computes_it_once_and_the_page_shows_it(
     assert worker.endpoint.batches[len(batches_before) :] == [25, 25]
 
 
+def classified_then_unanswered(stack: str, image: Path) -> str:
+    """Classify ``image`` through the stack's function, then stop it: an explanation asked
+    for afterwards stays unanswered. The result's id."""
+    function = QueueWorker(stack, f"arn:aws:sqs:{REGION}:123456789012:uploads")
+    function.start()
+    try:
+        at = classify_upload(new_app(), "a.jpg", image.read_bytes())
+    finally:
+        function.stopping.set()
+        function.join(timeout=10)
+    return str(at.session_state["last_id"])
+
+
 def test_on_aws_a_requested_explanation_shows_that_it_is_being_computed(
     stack: str,  # no worker: nothing answers
     sample_paths: dict[str, Path],
 ) -> None:
-    classifier = QueueWorker(stack, f"arn:aws:sqs:{REGION}:123456789012:uploads")
-    classifier.start()  # classify the upload, then stop: the request stays unanswered
-    try:
-        at = classify_upload(new_app(), "a.jpg", sample_paths["nv"].read_bytes())
-    finally:
-        classifier.stopping.set()
-        classifier.join(timeout=10)
-    prediction_id = at.session_state["last_id"]
+    prediction_id = classified_then_unanswered(stack, sample_paths["nv"])
     page = open_result(prediction_id)
     page.button(key=BUTTON).click().run()
     assert not page.exception, page.exception
@@ -149,14 +155,7 @@ def test_on_aws_a_request_that_never_got_an_answer_can_be_made_again(
     stack: str,  # no worker: nothing answers
     sample_paths: dict[str, Path],
 ) -> None:
-    classifier = QueueWorker(stack, f"arn:aws:sqs:{REGION}:123456789012:uploads")
-    classifier.start()
-    try:
-        at = classify_upload(new_app(), "a.jpg", sample_paths["nv"].read_bytes())
-    finally:
-        classifier.stopping.set()
-        classifier.join(timeout=10)
-    prediction_id = at.session_state["last_id"]
+    prediction_id = classified_then_unanswered(stack, sample_paths["nv"])
     s3 = boto3.client("s3", region_name=REGION)
     request_key = LAYOUT.explain_request_key("shared", prediction_id)
     asked = datetime.now(UTC) - STALE_AFTER - timedelta(minutes=1)

@@ -4,12 +4,11 @@ on a data directory and on a versioned S3 bucket (moto), through the same Store 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from runtime.cases import CaseDetails, reference_digest
@@ -26,21 +25,18 @@ from tests.fakes import FakeClassifier
 from tests.runtime.test_local import GatedClassifier
 
 LAYOUT = KeyLayout()
-BUCKET = "dermascan-deletion"
 
 
-@pytest.fixture(params=["local", "s3"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "local":
-        yield LocalStore(tmp_path / "store")
-        return
-    request.getfixturevalue("mocked_aws")
-    client = boto3.client("s3", region_name="eu-west-1")
-    client.create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
-    )
-    client.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    yield S3Store(client, BUCKET)
+@pytest.fixture
+def store(store: Store) -> Store:
+    """The runtime tests' two stores, the bucket versioned as the stack's is: deleting must
+    leave no version behind."""
+    if isinstance(store, S3Store):
+        client: Any = store._s3
+        client.put_bucket_versioning(
+            Bucket=store.bucket, VersioningConfiguration={"Status": "Enabled"}
+        )
+    return store
 
 
 def every_key(store: Store) -> set[str]:
